@@ -1,0 +1,102 @@
+// The tensor operations, declared by group. Each is defined, forward and backward side by side,
+// in one block of autodiff/src/ops_<group>.cpp, instantiated for float and double.
+//
+// Binary elementwise ops broadcast as NumPy does (shapes aligned on the right; a dimension of 1,
+// or a missing one, is repeated). The adjoint of a broadcast input is summed back to its shape.
+// Shapes are checked when an op is recorded: a mismatch throws ad::ShapeError naming the op and
+// both shapes.
+//
+// Axes may be negative (-1 is the last). Conventions at kinks follow PyTorch: relu'(0) = 0,
+// abs'(0) = 0, leaky_relu'(0) = slope; max along an axis sends the adjoint to the first maximum.
+#pragma once
+
+#include <ad/tape.hpp>
+
+namespace ad {
+
+/// A plain number next to a Var<T> converts to T (so `x * 2` works for float and double).
+template <class T>
+using Scalar = std::type_identity_t<T>;
+
+// ---- elementwise binary (broadcasting) -----------------------------------------------------
+template <class T> Var<T> add(const Var<T>& a, const Var<T>& b);
+template <class T> Var<T> sub(const Var<T>& a, const Var<T>& b);
+template <class T> Var<T> mul(const Var<T>& a, const Var<T>& b);
+template <class T> Var<T> div(const Var<T>& a, const Var<T>& b);
+/// Elementwise maximum / minimum (the adjoint goes to `a` at ties).
+template <class T> Var<T> maximum(const Var<T>& a, const Var<T>& b);
+template <class T> Var<T> minimum(const Var<T>& a, const Var<T>& b);
+
+// ---- elementwise unary ---------------------------------------------------------------------
+template <class T> Var<T> neg(const Var<T>& x);
+template <class T> Var<T> exp(const Var<T>& x);
+template <class T> Var<T> log(const Var<T>& x);
+template <class T> Var<T> sqrt(const Var<T>& x);
+/// x^p for a fixed number p.
+template <class T> Var<T> pow(const Var<T>& x, Scalar<T> p);
+template <class T> Var<T> abs(const Var<T>& x);
+template <class T> Var<T> tanh(const Var<T>& x);
+/// 1 / (1 + e^-x), computed without overflow for any x.
+template <class T> Var<T> sigmoid(const Var<T>& x);
+template <class T> Var<T> relu(const Var<T>& x);
+/// x for x > 0, slope * x otherwise.
+template <class T> Var<T> leaky_relu(const Var<T>& x, Scalar<T> slope = T(0.01));
+/// x for x > 0, alpha (e^x - 1) otherwise.
+template <class T> Var<T> elu(const Var<T>& x, Scalar<T> alpha = T(1));
+/// log(1 + e^x), computed without overflow for any x.
+template <class T> Var<T> softplus(const Var<T>& x);
+/// x * sigmoid(x), also called silu.
+template <class T> Var<T> swish(const Var<T>& x);
+template <class T> Var<T> silu(const Var<T>& x) { return swish(x); }
+/// Clamps into [lo, hi]; the adjoint passes where lo <= x <= hi.
+template <class T> Var<T> clamp(const Var<T>& x, Scalar<T> lo, Scalar<T> hi);
+
+// ---- linear algebra and shape --------------------------------------------------------------
+/// Matrix product through BLAS. (m, k) @ (k, n) -> (m, n); a 1-d left operand is a row,
+/// a 1-d right operand a column, and that dimension is dropped from the result (as NumPy).
+template <class T> Var<T> matmul(const Var<T>& a, const Var<T>& b);
+/// Swaps the two axes of a matrix (a 1-d value is returned unchanged).
+template <class T> Var<T> transpose(const Var<T>& x);
+/// Same values in a new shape; one entry may be -1 (inferred).
+template <class T> Var<T> reshape(const Var<T>& x, const std::vector<std::ptrdiff_t>& shape);
+
+// ---- reductions ----------------------------------------------------------------------------
+/// Sum of all entries (0-d result).
+template <class T> Var<T> sum(const Var<T>& x);
+/// Sum along one axis.
+template <class T> Var<T> sum(const Var<T>& x, int axis, bool keepdims = false);
+template <class T> Var<T> mean(const Var<T>& x);
+template <class T> Var<T> mean(const Var<T>& x, int axis, bool keepdims = false);
+/// Maximum along one axis; the adjoint goes to the first maximal entry.
+template <class T> Var<T> max(const Var<T>& x, int axis, bool keepdims = false);
+
+// ---- softmax family (numerically stable: the maximum is subtracted first) ------------------
+template <class T> Var<T> softmax(const Var<T>& x, int axis = -1);
+template <class T> Var<T> log_softmax(const Var<T>& x, int axis = -1);
+
+// ---- selection -----------------------------------------------------------------------------
+/// For a (n, k) matrix and n integer labels, the n entries x[i, labels[i]] (as
+/// torch.gather(x, 1, labels)); used by cross-entropy with integer labels.
+template <class T> Var<T> pick(const Var<T>& x, const std::vector<std::size_t>& labels);
+
+// ---- no gradient ---------------------------------------------------------------------------
+/// The same value as a constant: nothing flows back through it.
+template <class T> Var<T> detach(const Var<T>& x);
+
+// ---- operators -----------------------------------------------------------------------------
+template <class T> Var<T> operator+(const Var<T>& a, const Var<T>& b) { return add(a, b); }
+template <class T> Var<T> operator-(const Var<T>& a, const Var<T>& b) { return sub(a, b); }
+template <class T> Var<T> operator*(const Var<T>& a, const Var<T>& b) { return mul(a, b); }
+template <class T> Var<T> operator/(const Var<T>& a, const Var<T>& b) { return div(a, b); }
+template <class T> Var<T> operator-(const Var<T>& a) { return neg(a); }
+
+template <class T> Var<T> operator+(const Var<T>& a, Scalar<T> b) { return add(a, a.tape().constant(b)); }
+template <class T> Var<T> operator+(Scalar<T> a, const Var<T>& b) { return add(b.tape().constant(a), b); }
+template <class T> Var<T> operator-(const Var<T>& a, Scalar<T> b) { return sub(a, a.tape().constant(b)); }
+template <class T> Var<T> operator-(Scalar<T> a, const Var<T>& b) { return sub(b.tape().constant(a), b); }
+template <class T> Var<T> operator*(const Var<T>& a, Scalar<T> b) { return mul(a, a.tape().constant(b)); }
+template <class T> Var<T> operator*(Scalar<T> a, const Var<T>& b) { return mul(b.tape().constant(a), b); }
+template <class T> Var<T> operator/(const Var<T>& a, Scalar<T> b) { return div(a, a.tape().constant(b)); }
+template <class T> Var<T> operator/(Scalar<T> a, const Var<T>& b) { return div(b.tape().constant(a), b); }
+
+}  // namespace ad

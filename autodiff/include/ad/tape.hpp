@@ -1,0 +1,234 @@
+// The tape: a flat, append-only array of nodes, and Var, the handle to one node.
+//
+// Every operation on Vars appends a node (op name, input ids, attributes, value) to the tape of
+// its inputs. Recording order is a topological order, so the reverse sweep is one loop from the
+// output down: seed the output's adjoint with 1 and let each node's backward rule add its
+// contribution into its inputs' adjoints (`+=`, so a value used twice gets both).
+//
+// Memory: clear() forgets the nodes but keeps their buffers; the next recording of the same
+// computation reuses them, so a training loop stops allocating after its first step.
+//
+// A Var is {tape, id, epoch}. Using a Var after its tape was cleared, or mixing Vars of two tapes,
+// throws ad::TapeError instead of reading freed memory.
+//
+// Values are xt::xarray<T> for T = float or double; a 0-d array is a scalar. For scalar functions
+// that must run fast, use the scalar tape in <ad/scalar.hpp> instead.
+#pragma once
+
+#include <ad/error.hpp>
+
+#include <xtensor/xarray.hpp>
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace ad {
+
+template <class T>
+class Tape;
+template <class T>
+class Var;
+
+using Shape = std::vector<std::size_t>;
+
+/// "(3, 4)" — how every error message prints a shape.
+std::string shape_str(const Shape& s);
+template <class S>
+std::string shape_str(const S& s) {
+  return shape_str(Shape(s.begin(), s.end()));
+}
+
+namespace detail {
+
+template <class T>
+struct Node;
+
+/// A backward rule: reads the node's adjoint, inputs and value from the tape and adds into the
+/// inputs' adjoints.
+template <class T>
+using BackwardFn = void (*)(Tape<T>&, Node<T>&);
+
+/// One recorded operation. Buffers (value, grad, aux) survive Tape::clear() for reuse.
+template <class T>
+struct Node {
+  const char* op = "";                 // name, for errors and printouts
+  BackwardFn<T> backward = nullptr;    // null for leaves and nodes that need no gradient
+  std::uint32_t in[2] = {0, 0};        // input ids
+  std::uint8_t n_in = 0;
+  bool requires_grad = false;          // some input (transitively) is a variable
+  bool has_grad = false;               // grad holds a contribution of the current sweep
+  bool active = false;                 // visited by the current sweep
+  int axis = 0;                        // attribute: reduction / softmax axis, ...
+  bool flag = false;                   // attribute: keepdims, transpose flag, ...
+  double alpha = 0;                    // attribute: exponent, slope, lower bound, ...
+  double beta = 0;                     // attribute: upper bound, ...
+  const xt::xarray<T>* external = nullptr;  // a parameter's storage, read without copying
+  xt::xarray<T> value;
+  xt::xarray<T> grad;
+  xt::xarray<T> aux;                   // op-private saved data (argmax, masks, ...)
+
+  const xt::xarray<T>& val() const { return external ? *external : value; }
+};
+
+/// Depth of the no-gradient scope on this thread.
+int& no_grad_depth();
+
+}  // namespace detail
+
+/// While alive, operations record values only: results need no gradient and are never traced
+/// into (as torch.no_grad()). Nests; per thread.
+class NoGradGuard {
+ public:
+  NoGradGuard() { ++detail::no_grad_depth(); }
+  ~NoGradGuard() { --detail::no_grad_depth(); }
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+};
+/// True inside a NoGradGuard on this thread.
+inline bool grad_enabled() { return detail::no_grad_depth() == 0; }
+
+/// Handle to a node of a Tape. Cheap to copy; valid until the tape is cleared.
+template <class T>
+class Var {
+ public:
+  using value_type = T;
+  Var() = default;
+
+  /// The node's value (throws TapeError if the handle is stale or empty).
+  const xt::xarray<T>& value() const;
+  /// The node's adjoint after a sweep; zeros of the value's shape if nothing reached it.
+  const xt::xarray<T>& grad() const;
+  /// The single value of a node with one element.
+  T item() const;
+  const auto& shape() const { return value().shape(); }
+  std::size_t dim() const { return value().dimension(); }
+  std::size_t size() const { return value().size(); }
+  bool requires_grad() const;
+  /// Name of the op that produced this node ("variable", "constant", "matmul", ...).
+  const char* op() const;
+
+  Tape<T>& tape() const;
+  std::uint32_t id() const { return id_; }
+  bool valid() const;
+
+ private:
+  friend class Tape<T>;
+  Var(Tape<T>* t, std::uint32_t id, std::uint32_t epoch) : tape_(t), id_(id), epoch_(epoch) {}
+  Tape<T>* tape_ = nullptr;
+  std::uint32_t id_ = 0;
+  std::uint32_t epoch_ = 0;
+};
+
+template <class T>
+class Tape {
+ public:
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "ad::Tape is instantiated for float and double");
+  Tape() = default;
+  Tape(const Tape&) = delete;  // Vars point at their tape
+  Tape& operator=(const Tape&) = delete;
+
+  /// A leaf that needs a gradient (copied into the tape).
+  Var<T> variable(const xt::xarray<T>& value);
+  Var<T> variable(T value);
+  /// A leaf that needs no gradient.
+  Var<T> constant(const xt::xarray<T>& value);
+  Var<T> constant(T value);
+  /// A leaf needing a gradient that reads `storage` in place, without copying (for parameters
+  /// that outlive the tape). `storage` must stay alive and unchanged until clear().
+  Var<T> parameter(const xt::xarray<T>& storage);
+
+  /// Reverse sweep from scalar `y`: afterwards every variable (and intermediate) leading to `y`
+  /// has its adjoint in .grad(). Adjoints start from zero at every sweep.
+  void backward(const Var<T>& y);
+  /// Reverse sweep seeding `y` with `seed` (same shape as y): a vector-Jacobian product.
+  void backward(const Var<T>& y, const xt::xarray<T>& seed);
+  /// dy/dx for each x, visiting only the nodes that lie between them and y.
+  std::vector<xt::xarray<T>> grad(const Var<T>& y, const std::vector<Var<T>>& xs);
+
+  /// Forget every node, keeping their memory for the next recording. Existing Vars go stale.
+  void clear();
+  /// Number of recorded nodes.
+  std::size_t size() const { return size_; }
+  /// Bytes held by node buffers, recorded or kept for reuse.
+  std::size_t memory_bytes() const;
+
+  /// Anomaly mode (as torch.autograd.detect_anomaly): every forward value and backward adjoint is
+  /// checked, and the first NaN/Inf throws ValueError naming the op and node.
+  void set_anomaly_mode(bool on) { anomaly_ = on; }
+  bool anomaly_mode() const { return anomaly_; }
+
+  /// One line per node: id, op, inputs, shape, and (after a sweep) whether an adjoint arrived.
+  std::string to_string() const;
+
+  // ---- for op implementations (autodiff/src); not needed by users ----
+  detail::Node<T>& node(std::uint32_t id) { return nodes_[id]; }
+  const detail::Node<T>& node(std::uint32_t id) const { return nodes_[id]; }
+  /// Checks that v is a live handle of this tape; returns its node.
+  detail::Node<T>& checked(const Var<T>& v, const char* op);
+  /// Appends a node; its value is resized to `shape` (keeping the buffer if the size matches).
+  /// The node gets a backward rule only if some input requires a gradient and grad is enabled.
+  template <class S>
+  Var<T> record(const char* op, detail::BackwardFn<T> backward, std::initializer_list<Var<T>> in,
+                const S& shape);
+  Var<T> handle(std::uint32_t id) { return Var<T>(this, id, epoch_); }
+  /// Called by ops after computing a value (anomaly check).
+  void after_forward(std::uint32_t id);
+  std::uint32_t epoch() const { return epoch_; }
+
+ private:
+  friend class Var<T>;
+  detail::Node<T>& push(const char* op);
+  void start_sweep(detail::Node<T>& y);
+  void sweep(std::uint32_t y, std::uint32_t lowest);
+  void after_backward(const detail::Node<T>& n);
+
+  std::vector<detail::Node<T>> nodes_;
+  std::size_t size_ = 0;
+  std::uint32_t epoch_ = 1;
+  bool anomaly_ = false;
+};
+
+template <class T>
+template <class S>
+Var<T> Tape<T>::record(const char* op, detail::BackwardFn<T> backward,
+                       std::initializer_list<Var<T>> in, const S& shape) {
+  bool req = false;
+  std::uint32_t ids[2] = {0, 0};
+  std::uint8_t k = 0;
+  for (const auto& v : in) {
+    req = checked(v, op).requires_grad || req;
+    ids[k++] = v.id();
+  }
+  auto& n = push(op);
+  n.n_in = k;
+  n.in[0] = ids[0];
+  n.in[1] = ids[1];
+  n.requires_grad = req && grad_enabled();
+  n.backward = n.requires_grad ? backward : nullptr;
+  if (n.value.dimension() != shape.size() ||
+      !std::equal(shape.begin(), shape.end(), n.value.shape().begin()))
+    n.value.resize(shape);
+  return handle(static_cast<std::uint32_t>(size_ - 1));
+}
+
+/// Convenience: backward(y) on y's tape.
+template <class T>
+void backward(const Var<T>& y) {
+  y.tape().backward(y);
+}
+/// Convenience: the gradients of scalar y with respect to xs, in order.
+template <class T>
+std::vector<xt::xarray<T>> grad(const Var<T>& y, const std::vector<Var<T>>& xs) {
+  return y.tape().grad(y, xs);
+}
+
+extern template class Tape<float>;
+extern template class Tape<double>;
+extern template class Var<float>;
+extern template class Var<double>;
+
+}  // namespace ad

@@ -1,0 +1,161 @@
+// Internal helpers shared by the op files: adjoint accumulation, broadcasting loops and the
+// (outer, n, inner) decomposition used by every axis operation. Not installed, not public.
+#pragma once
+
+#include <ad/tape.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+
+namespace ad::detail {
+
+inline constexpr int kMaxRank = 8;
+
+/// Resizes `a` to `shape` unless it already has it (keeping the buffer when the size matches).
+template <class T, class S>
+void resize_to(xt::xarray<T>& a, const S& shape) {
+  if (a.dimension() != shape.size() || !std::equal(shape.begin(), shape.end(), a.shape().begin()))
+    a.resize(shape);
+}
+
+/// Calls f(i) for each entry of node `id`'s adjoint and adds the result into it (assigning on
+/// the first contribution of the sweep, so no zero-fill pass is needed). No-op for nodes the
+/// sweep does not visit.
+template <class T, class F>
+inline void accumulate(Tape<T>& t, std::uint32_t id, F&& f) {
+  auto& n = t.node(id);
+  if (!n.active) return;
+  const std::size_t size = n.val().size();
+  if (!n.has_grad) {
+    resize_to(n.grad, n.val().shape());
+    T* g = n.grad.data();
+    for (std::size_t i = 0; i < size; ++i) g[i] = f(i);
+    n.has_grad = true;
+  } else {
+    T* g = n.grad.data();
+    for (std::size_t i = 0; i < size; ++i) g[i] += f(i);
+  }
+}
+
+/// Node `id`'s adjoint buffer, zero-filled on the first contribution of the sweep, for rules that
+/// scatter into it (broadcast inputs, reductions). Null for nodes the sweep does not visit.
+template <class T>
+inline T* grad_for_scatter(Tape<T>& t, std::uint32_t id) {
+  auto& n = t.node(id);
+  if (!n.active) return nullptr;
+  if (!n.has_grad) {
+    resize_to(n.grad, n.val().shape());
+    std::fill(n.grad.begin(), n.grad.end(), T(0));
+    n.has_grad = true;
+  }
+  return n.grad.data();
+}
+
+/// How two shapes broadcast: the result shape and, per result axis, each input's element
+/// stride (0 along a repeated axis).
+struct Broadcast {
+  int rank = 0;
+  std::array<std::size_t, kMaxRank> shape{};
+  std::array<std::ptrdiff_t, kMaxRank> sa{}, sb{};
+  std::size_t size = 1;
+  bool a_full = true, b_full = true;  // the input has the result's shape
+
+  auto out_shape() const { return xt::svector<std::size_t, kMaxRank>(shape.begin(), shape.begin() + rank); }
+
+  template <class SA, class SB>
+  Broadcast(const char* op, const SA& a, const SB& b) {
+    rank = static_cast<int>(std::max(a.size(), b.size()));
+    if (rank > kMaxRank)
+      throw ShapeError(fmt::format("{}: at most {} dimensions are supported, got {} and {}", op,
+                                   kMaxRank, shape_str(a), shape_str(b)));
+    std::ptrdiff_t stride_a = 1, stride_b = 1;
+    for (int d = rank - 1; d >= 0; --d) {
+      int da = d - (rank - static_cast<int>(a.size())), db = d - (rank - static_cast<int>(b.size()));
+      std::size_t na = da >= 0 ? a[da] : 1, nb = db >= 0 ? b[db] : 1;
+      if (na != nb && na != 1 && nb != 1)
+        throw ShapeError(fmt::format("{}: shapes {} and {} do not broadcast (axis {}: {} vs {})", op,
+                                     shape_str(a), shape_str(b), d, na, nb));
+      shape[d] = std::max(na, nb);
+      if (na != nb && nb == 0) shape[d] = 0;
+      if (na != nb && na == 0) shape[d] = 0;
+      sa[d] = (na == 1 && shape[d] != 1) ? 0 : stride_a;
+      sb[d] = (nb == 1 && shape[d] != 1) ? 0 : stride_b;
+      stride_a *= static_cast<std::ptrdiff_t>(na);
+      stride_b *= static_cast<std::ptrdiff_t>(nb);
+      size *= shape[d];
+    }
+    a_full = a.size() == static_cast<std::size_t>(rank) && std::equal(a.begin(), a.end(), shape.begin());
+    b_full = b.size() == static_cast<std::size_t>(rank) && std::equal(b.begin(), b.end(), shape.begin());
+  }
+
+  /// Calls f(i_out, i_a, i_b) for every result entry, in order.
+  template <class F>
+  void for_each(F&& f) const {
+    if (size == 0) return;
+    if (rank == 0) {
+      f(std::size_t(0), std::ptrdiff_t(0), std::ptrdiff_t(0));
+      return;
+    }
+    const std::size_t inner = shape[rank - 1];
+    const std::ptrdiff_t ja = sa[rank - 1], jb = sb[rank - 1];
+    std::array<std::size_t, kMaxRank> idx{};
+    std::ptrdiff_t ia = 0, ib = 0;
+    for (std::size_t io = 0; io < size; io += inner) {
+      for (std::size_t j = 0; j < inner; ++j)
+        f(io + j, ia + static_cast<std::ptrdiff_t>(j) * ja, ib + static_cast<std::ptrdiff_t>(j) * jb);
+      for (int d = rank - 2; d >= 0; --d) {
+        ia += sa[d];
+        ib += sb[d];
+        if (++idx[d] < shape[d]) break;
+        ia -= sa[d] * static_cast<std::ptrdiff_t>(shape[d]);
+        ib -= sb[d] * static_cast<std::ptrdiff_t>(shape[d]);
+        idx[d] = 0;
+      }
+    }
+  }
+};
+
+/// A shape seen along one axis as (outer, n, inner): entry (o, k, j) is at (o * n + k) * inner + j.
+struct AxisView {
+  std::size_t outer = 1, n = 1, inner = 1;
+  int axis = 0;
+  template <class S>
+  AxisView(const char* op, const S& shape, int ax) {
+    const int rank = static_cast<int>(shape.size());
+    if (ax < -rank || ax >= rank || rank == 0)
+      throw ShapeError(fmt::format("{}: axis {} is out of range for shape {}", op, ax, shape_str(shape)));
+    axis = ax < 0 ? ax + rank : ax;
+    for (int d = 0; d < axis; ++d) outer *= shape[d];
+    n = shape[axis];
+    for (int d = axis + 1; d < rank; ++d) inner *= shape[d];
+  }
+  /// The shape with `axis` removed (or set to 1 with keepdims).
+  template <class S>
+  xt::svector<std::size_t, kMaxRank> reduced(const S& shape, bool keepdims) const {
+    xt::svector<std::size_t, kMaxRank> r;
+    for (int d = 0; d < static_cast<int>(shape.size()); ++d) {
+      if (d != axis)
+        r.push_back(shape[d]);
+      else if (keepdims)
+        r.push_back(1);
+    }
+    return r;
+  }
+};
+
+/// Appends node output: records, then returns the handle (the caller fills the value and then
+/// calls done()).
+template <class T>
+inline Var<T> done(Tape<T>& t, const Var<T>& v) {
+  t.after_forward(v.id());
+  return v;
+}
+
+}  // namespace ad::detail
+
+/// Explicitly instantiates a function template `name` for float and double, given its
+/// parameter list after the element type: AD_INSTANTIATE_BOTH(exp, (const Var<T>&)).
+#define AD_INSTANTIATE_FN(T, name, ...) template Var<T> name<T>(__VA_ARGS__);

@@ -1,0 +1,183 @@
+// Matrix product (through BLAS, with transpose flags instead of materialized transposes),
+// transpose, reshape and detach.
+#include <ad/ops.hpp>
+
+#include "kernels.hpp"
+
+#include <cblas.h>
+
+namespace ad {
+namespace detail {
+namespace {
+
+// C = alpha op(A) op(B) + beta C, row-major.
+void gemm(bool ta, bool tb, int m, int n, int k, const double* A, int lda, const double* B, int ldb,
+          double beta, double* C, int ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k,
+              1.0, A, lda, B, ldb, beta, C, ldc);
+}
+void gemm(bool ta, bool tb, int m, int n, int k, const float* A, int lda, const float* B, int ldb,
+          float beta, float* C, int ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k,
+              1.0f, A, lda, B, ldb, beta, C, ldc);
+}
+
+/// (m, k, n) of a product; a 1-d left operand is a row (m = 1), a 1-d right one a column (n = 1).
+struct MatmulDims {
+  int m, k, n;
+  template <class SA, class SB>
+  MatmulDims(const SA& a, const SB& b) {
+    if (a.size() == 0 || a.size() > 2 || b.size() == 0 || b.size() > 2)
+      throw ShapeError(fmt::format("matmul: operands must be 1-d or 2-d, got {} @ {}", shape_str(a),
+                                   shape_str(b)));
+    m = a.size() == 2 ? static_cast<int>(a[0]) : 1;
+    k = static_cast<int>(a.size() == 2 ? a[1] : a[0]);
+    int kb = static_cast<int>(b[0]);
+    n = b.size() == 2 ? static_cast<int>(b[1]) : 1;
+    if (k != kb)
+      throw ShapeError(fmt::format("matmul: inner dimensions differ: {} @ {}", shape_str(a), shape_str(b)));
+  }
+};
+
+// C = A B:  dA = G B^T,  dB = A^T G  (BLAS transpose flags; beta = 0 on the first contribution)
+template <class T>
+void matmul_backward(Tape<T>& t, Node<T>& n) {
+  auto& an = t.node(n.in[0]);
+  auto& bn = t.node(n.in[1]);
+  const MatmulDims d(an.val().shape(), bn.val().shape());
+  const T* G = n.grad.data();
+  if (an.active) {
+    const bool first = !an.has_grad;
+    if (first) resize_to(an.grad, an.val().shape());
+    gemm(false, true, d.m, d.k, d.n, G, d.n, bn.val().data(), d.n, first ? T(0) : T(1), an.grad.data(), d.k);
+    an.has_grad = true;
+  }
+  if (bn.active) {
+    const bool first = !bn.has_grad;
+    if (first) resize_to(bn.grad, bn.val().shape());
+    gemm(true, false, d.k, d.n, d.m, an.val().data(), d.k, G, d.n, first ? T(0) : T(1), bn.grad.data(), d.n);
+    bn.has_grad = true;
+  }
+}
+
+// y = x^T:  dx = g^T
+template <class T>
+void transpose_backward(Tape<T>& t, Node<T>& n) {
+  auto& xn = t.node(n.in[0]);
+  if (xn.val().dimension() < 2) {
+    accumulate(t, n.in[0], [&](std::size_t i) { return n.grad.data()[i]; });
+    return;
+  }
+  const std::size_t r = xn.val().shape()[0], c = xn.val().shape()[1];
+  const T* g = n.grad.data();
+  accumulate(t, n.in[0], [&](std::size_t i) { return g[(i % c) * r + i / c]; });
+}
+
+// y = reshape(x):  dx = reshape(g) (same order of entries)
+template <class T>
+void reshape_backward(Tape<T>& t, Node<T>& n) {
+  const T* g = n.grad.data();
+  accumulate(t, n.in[0], [&](std::size_t i) { return g[i]; });
+}
+
+}  // namespace
+}  // namespace detail
+
+template <class T>
+Var<T> matmul(const Var<T>& a, const Var<T>& b) {
+  using namespace detail;
+  Tape<T>& t = a.tape();
+  const auto& as = t.checked(a, "matmul").val().shape();
+  const auto& bs = t.checked(b, "matmul").val().shape();
+  const MatmulDims d(as, bs);
+  xt::svector<std::size_t, kMaxRank> shape;
+  if (as.size() == 2) shape.push_back(static_cast<std::size_t>(d.m));
+  if (bs.size() == 2) shape.push_back(static_cast<std::size_t>(d.n));
+  Var<T> out = t.record("matmul", &matmul_backward<T>, {a, b}, shape);
+  auto& n = t.node(out.id());
+  if (d.k == 0)
+    std::fill(n.value.begin(), n.value.end(), T(0));
+  else if (n.value.size() > 0)
+    gemm(false, false, d.m, d.n, d.k, t.node(a.id()).val().data(), d.k, t.node(b.id()).val().data(), d.n,
+         T(0), n.value.data(), d.n);
+  return done(t, out);
+}
+
+template <class T>
+Var<T> transpose(const Var<T>& x) {
+  using namespace detail;
+  Tape<T>& t = x.tape();
+  const auto& xs = t.checked(x, "transpose").val().shape();
+  if (xs.size() > 2)
+    throw ShapeError(fmt::format("transpose: expects a matrix (or a vector), got shape {}; use reshape "
+                                 "for other layouts",
+                                 shape_str(xs)));
+  xt::svector<std::size_t, kMaxRank> shape(xs.rbegin(), xs.rend());
+  Var<T> out = t.record("transpose", &transpose_backward<T>, {x}, shape);
+  const auto& xv = t.node(x.id()).val();
+  T* y = t.node(out.id()).value.data();
+  if (xv.dimension() < 2) {
+    std::copy(xv.data(), xv.data() + xv.size(), y);
+  } else {
+    const std::size_t r = xv.shape()[0], c = xv.shape()[1];
+    for (std::size_t i = 0; i < r; ++i)
+      for (std::size_t j = 0; j < c; ++j) y[j * r + i] = xv.data()[i * c + j];
+  }
+  return done(t, out);
+}
+
+template <class T>
+Var<T> reshape(const Var<T>& x, const std::vector<std::ptrdiff_t>& new_shape) {
+  using namespace detail;
+  Tape<T>& t = x.tape();
+  const auto& xv = t.checked(x, "reshape").val();
+  xt::svector<std::size_t, kMaxRank> shape;
+  std::size_t known = 1;
+  int infer = -1;
+  for (std::size_t d = 0; d < new_shape.size(); ++d) {
+    if (new_shape[d] == -1 && infer < 0) {
+      infer = static_cast<int>(d);
+      shape.push_back(1);
+    } else if (new_shape[d] < 0) {
+      throw ShapeError(fmt::format("reshape: invalid target shape ({}) for {}: only one entry may be -1",
+                                   fmt::join(new_shape, ", "), shape_str(xv.shape())));
+    } else {
+      shape.push_back(static_cast<std::size_t>(new_shape[d]));
+      known *= shape.back();
+    }
+  }
+  if (infer >= 0 && known != 0 && xv.size() % known == 0) shape[infer] = xv.size() / known;
+  std::size_t total = 1;
+  for (auto s : shape) total *= s;
+  if (total != xv.size())
+    throw ShapeError(fmt::format("reshape: cannot view {} ({} entries) as ({})", shape_str(xv.shape()),
+                                 xv.size(), fmt::join(new_shape, ", ")));
+  Var<T> out = t.record("reshape", &reshape_backward<T>, {x}, shape);
+  const auto& src = t.node(x.id()).val();
+  std::copy(src.data(), src.data() + src.size(), t.node(out.id()).value.data());
+  return done(t, out);
+}
+
+template <class T>
+Var<T> detach(const Var<T>& x) {
+  using namespace detail;
+  Tape<T>& t = x.tape();
+  const auto& xs = t.checked(x, "detach").val().shape();
+  xt::svector<std::size_t, kMaxRank> shape(xs.begin(), xs.end());
+  Var<T> out = t.record("detach", nullptr, {x}, shape);
+  auto& n = t.node(out.id());
+  n.requires_grad = false;  // nothing flows back through a detached value
+  const auto& src = t.node(x.id()).val();
+  std::copy(src.data(), src.data() + src.size(), n.value.data());
+  return out;
+}
+
+#define AD_LINALG(T)                                                                  \
+  template Var<T> matmul<T>(const Var<T>&, const Var<T>&);                            \
+  template Var<T> transpose<T>(const Var<T>&);                                        \
+  template Var<T> reshape<T>(const Var<T>&, const std::vector<std::ptrdiff_t>&);      \
+  template Var<T> detach<T>(const Var<T>&);
+AD_LINALG(float)
+AD_LINALG(double)
+
+}  // namespace ad

@@ -1,0 +1,302 @@
+// The tape: recording, the reverse sweep, clearing with memory reuse.
+#include <ad/tape.hpp>
+
+#include "kernels.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace ad {
+
+std::string shape_str(const Shape& s) {
+  if (s.size() == 1) return fmt::format("({},)", s[0]);
+  return fmt::format("({})", fmt::join(s, ", "));
+}
+
+namespace detail {
+int& no_grad_depth() {
+  thread_local int depth = 0;
+  return depth;
+}
+}  // namespace detail
+
+// ---- Var -------------------------------------------------------------------------------------
+
+template <class T>
+bool Var<T>::valid() const {
+  return tape_ && epoch_ == tape_->epoch_ && id_ < tape_->size_;
+}
+
+template <class T>
+Tape<T>& Var<T>::tape() const {
+  if (!tape_) throw TapeError("ad::Var: empty handle (default-constructed Var used in an operation)");
+  return *tape_;
+}
+
+template <class T>
+const xt::xarray<T>& Var<T>::value() const {
+  return tape().checked(*this, "value").val();
+}
+
+template <class T>
+const xt::xarray<T>& Var<T>::grad() const {
+  auto& n = tape().checked(*this, "grad");
+  if (!n.has_grad) {
+    n.grad.resize(n.val().shape());
+    std::fill(n.grad.begin(), n.grad.end(), T(0));
+  }
+  return n.grad;
+}
+
+template <class T>
+T Var<T>::item() const {
+  const auto& v = value();
+  if (v.size() != 1)
+    throw ShapeError(fmt::format("item: value has shape {} with {} entries; item() needs exactly one",
+                                 shape_str(v.shape()), v.size()));
+  return v.data()[0];
+}
+
+template <class T>
+bool Var<T>::requires_grad() const {
+  return tape().checked(*this, "requires_grad").requires_grad;
+}
+
+template <class T>
+const char* Var<T>::op() const {
+  return tape().checked(*this, "op").op;
+}
+
+// ---- Tape: recording -------------------------------------------------------------------------
+
+template <class T>
+detail::Node<T>& Tape<T>::checked(const Var<T>& v, const char* op) {
+  if (v.tape_ == nullptr)
+    throw TapeError(fmt::format("{}: empty handle (a default-constructed Var)", op));
+  if (v.tape_ != this)
+    throw TapeError(fmt::format("{}: the operands belong to different tapes; record a computation "
+                                "on one tape (copy values across with constant() or variable())",
+                                op));
+  if (v.epoch_ != epoch_ || v.id_ >= size_)
+    throw TapeError(fmt::format("{}: handle to node {} is stale: its tape was cleared after it was "
+                                "recorded; record the value again after clear()",
+                                op, v.id_));
+  return nodes_[v.id_];
+}
+
+template <class T>
+detail::Node<T>& Tape<T>::push(const char* op) {
+  if (size_ == nodes_.size()) nodes_.emplace_back();
+  auto& n = nodes_[size_++];
+  n.op = op;
+  n.backward = nullptr;
+  n.n_in = 0;
+  n.requires_grad = false;
+  n.has_grad = false;
+  n.active = false;
+  n.axis = 0;
+  n.flag = false;
+  n.alpha = 0;
+  n.beta = 0;
+  n.external = nullptr;
+  return n;
+}
+
+namespace {
+template <class T>
+void copy_into(xt::xarray<T>& dst, const xt::xarray<T>& src) {
+  if (dst.dimension() != src.dimension() ||
+      !std::equal(src.shape().begin(), src.shape().end(), dst.shape().begin()))
+    dst.resize(src.shape());
+  std::copy(src.data(), src.data() + src.size(), dst.data());
+}
+}  // namespace
+
+template <class T>
+Var<T> Tape<T>::variable(const xt::xarray<T>& value) {
+  auto& n = push("variable");
+  n.requires_grad = grad_enabled();
+  copy_into(n.value, value);
+  return handle(static_cast<std::uint32_t>(size_ - 1));
+}
+
+template <class T>
+Var<T> Tape<T>::constant(const xt::xarray<T>& value) {
+  auto& n = push("constant");
+  copy_into(n.value, value);
+  return handle(static_cast<std::uint32_t>(size_ - 1));
+}
+
+template <class T>
+Var<T> Tape<T>::variable(T value) {
+  auto& n = push("variable");
+  n.requires_grad = grad_enabled();
+  if (n.value.dimension() != 0) n.value.resize(std::vector<std::size_t>{});
+  n.value.data()[0] = value;
+  return handle(static_cast<std::uint32_t>(size_ - 1));
+}
+
+template <class T>
+Var<T> Tape<T>::constant(T value) {
+  auto& n = push("constant");
+  if (n.value.dimension() != 0) n.value.resize(std::vector<std::size_t>{});
+  n.value.data()[0] = value;
+  return handle(static_cast<std::uint32_t>(size_ - 1));
+}
+
+template <class T>
+Var<T> Tape<T>::parameter(const xt::xarray<T>& storage) {
+  auto& n = push("parameter");
+  n.requires_grad = grad_enabled();
+  n.external = &storage;
+  return handle(static_cast<std::uint32_t>(size_ - 1));
+}
+
+template <class T>
+void Tape<T>::after_forward(std::uint32_t id) {
+  if (!anomaly_) return;
+  const auto& n = nodes_[id];
+  const auto& v = n.val();
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v.data()[i]))
+      throw ValueError(fmt::format("anomaly: forward of {} (node {}) produced {} at flat index {} "
+                                   "of shape {}",
+                                   n.op, id, v.data()[i], i, shape_str(v.shape())));
+}
+
+template <class T>
+void Tape<T>::after_backward(const detail::Node<T>& n) {
+  for (int k = 0; k < n.n_in; ++k) {
+    const auto& in = nodes_[n.in[k]];
+    if (!in.has_grad) continue;
+    for (std::size_t i = 0; i < in.grad.size(); ++i)
+      if (!std::isfinite(in.grad.data()[i]))
+        throw ValueError(fmt::format("anomaly: backward of {} (node {}) produced {} in the adjoint "
+                                     "of its input {} ({}, node {})",
+                                     n.op, &n - nodes_.data(), in.grad.data()[i], k, in.op,
+                                     n.in[k]));
+  }
+}
+
+// ---- Tape: the reverse sweep -----------------------------------------------------------------
+
+template <class T>
+void Tape<T>::sweep(std::uint32_t y, std::uint32_t lowest) {
+  for (std::uint32_t i = y + 1; i-- > lowest;) {
+    auto& n = nodes_[i];
+    if (!n.has_grad || !n.backward) continue;
+    n.backward(*this, n);
+    if (anomaly_) after_backward(n);
+  }
+}
+
+template <class T>
+void Tape<T>::backward(const Var<T>& y) {
+  auto& ny = checked(y, "backward");
+  if (ny.val().size() != 1)
+    throw TapeError(fmt::format("backward: the output has shape {}; backward() needs a single value "
+                                "(reduce it with sum() or mean(), or pass a seed of that shape)",
+                                shape_str(ny.val().shape())));
+  start_sweep(ny);
+  ny.grad.data()[0] = T(1);
+  sweep(y.id(), 0);
+}
+
+template <class T>
+void Tape<T>::start_sweep(detail::Node<T>& y) {
+  for (std::size_t i = 0; i < size_; ++i) {
+    nodes_[i].has_grad = false;
+    nodes_[i].active = nodes_[i].requires_grad;
+  }
+  if (y.grad.dimension() != y.val().dimension() ||
+      !std::equal(y.val().shape().begin(), y.val().shape().end(), y.grad.shape().begin()))
+    y.grad.resize(y.val().shape());
+  y.has_grad = true;
+}
+
+template <class T>
+void Tape<T>::backward(const Var<T>& y, const xt::xarray<T>& seed) {
+  auto& ny = checked(y, "backward");
+  if (seed.size() != ny.val().size())
+    throw ShapeError(fmt::format("backward: seed of shape {} does not match output of shape {}",
+                                 shape_str(seed.shape()), shape_str(ny.val().shape())));
+  start_sweep(ny);
+  std::copy(seed.data(), seed.data() + seed.size(), ny.grad.data());
+  sweep(y.id(), 0);
+}
+
+template <class T>
+std::vector<xt::xarray<T>> Tape<T>::grad(const Var<T>& y, const std::vector<Var<T>>& xs) {
+  auto& ny = checked(y, "grad");
+  if (ny.val().size() != 1)
+    throw TapeError(fmt::format("grad: the output has shape {}; grad() needs a single value",
+                                shape_str(ny.val().shape())));
+  std::uint32_t lowest = y.id();
+  for (auto& x : xs) lowest = std::min(lowest, checked(x, "grad").requires_grad ? x.id() : lowest);
+  for (std::size_t i = 0; i < size_; ++i) nodes_[i].has_grad = nodes_[i].active = false;
+  for (auto& x : xs) nodes_[x.id()].active = nodes_[x.id()].requires_grad;
+  // A node is active when it depends on a requested input; only active nodes are visited.
+  for (std::uint32_t i = lowest; i <= y.id(); ++i) {
+    auto& n = nodes_[i];
+    if (n.active || !n.backward) continue;
+    for (int k = 0; k < n.n_in; ++k) n.active = n.active || nodes_[n.in[k]].active;
+  }
+  std::vector<xt::xarray<T>> out;
+  out.reserve(xs.size());
+  if (ny.active) {
+    ny.grad.resize(ny.val().shape());
+    ny.grad.data()[0] = T(1);
+    ny.has_grad = true;
+    for (std::uint32_t i = y.id() + 1; i-- > lowest;) {
+      auto& n = nodes_[i];
+      if (!n.active || !n.has_grad || !n.backward) continue;
+      n.backward(*this, n);
+      if (anomaly_) after_backward(n);
+    }
+  }
+  for (auto& x : xs) {
+    auto& n = nodes_[x.id()];
+    if (n.has_grad)
+      out.push_back(n.grad);
+    else
+      out.push_back(xt::zeros<T>(n.val().shape()));
+  }
+  return out;
+}
+
+template <class T>
+void Tape<T>::clear() {
+  size_ = 0;
+  ++epoch_;
+}
+
+template <class T>
+std::size_t Tape<T>::memory_bytes() const {
+  std::size_t bytes = nodes_.capacity() * sizeof(detail::Node<T>);
+  for (const auto& n : nodes_)
+    bytes += (n.value.size() + n.grad.size() + n.aux.size()) * sizeof(T);
+  return bytes;
+}
+
+template <class T>
+std::string Tape<T>::to_string() const {
+  std::string s;
+  for (std::size_t i = 0; i < size_; ++i) {
+    const auto& n = nodes_[i];
+    std::string ins;
+    for (int k = 0; k < n.n_in; ++k) ins += fmt::format("{}{}", k ? ", " : "", n.in[k]);
+    s += fmt::format("{:>4}  {:<12} ({:<8}) shape {:<10} {}{}\n", i, n.op, ins,
+                     shape_str(n.val().shape()), n.requires_grad ? "grad" : "const",
+                     n.has_grad ? " adjoint" : "");
+  }
+  return s;
+}
+
+template class Tape<float>;
+template class Tape<double>;
+template class Var<float>;
+template class Var<double>;
+
+}  // namespace ad
