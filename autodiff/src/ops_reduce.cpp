@@ -107,7 +107,7 @@ void softmax_backward(Tape<T>& t, Node<T>& n) {
     }
 }
 
-// Log-softmax: y = x - m - log sum e^(x - m).  dx = g - softmax(x) * sum_k g = g - e^y sum_k g
+// Log-softmax: y = (x - m) - log sum e^(x - m).  dx = g - softmax(x) * sum_k g = g - e^y sum_k g
 template <class T>
 void log_softmax_backward(Tape<T>& t, Node<T>& n) {
   const AxisView v("log_softmax", n.value.shape(), n.axis);
@@ -149,9 +149,9 @@ Var<T> softmax_family(const Var<T>& x, int axis, bool log, const char* op) {
         y[i] = std::exp(in[i] - m);
         s += y[i];
       }
-      if (log) {
-        const T ls = m + std::log(s);
-        for (std::size_t k = 0; k < v.n; ++k) y[base + k * v.inner] = in[base + k * v.inner] - ls;
+      if (log) {  // (x - m) - log s: exact 0 - log s for the maximal entry
+        const T ls = std::log(s);
+        for (std::size_t k = 0; k < v.n; ++k) y[base + k * v.inner] = (in[base + k * v.inner] - m) - ls;
       } else {
         for (std::size_t k = 0; k < v.n; ++k) y[base + k * v.inner] /= s;
       }
