@@ -1,0 +1,310 @@
+// The scalar tape's cold paths: growth, the reverse sweep, the front door and the printouts.
+#include <ad/scalar.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <new>
+
+namespace ad {
+
+namespace detail {
+
+const char* scalar_op_name(ScalarOp op) noexcept {
+  static constexpr const char* names[] = {
+      "var",  "add",  "sub",   "mul",   "div",   "neg",     "pow",      "exp",  "log",
+      "log1p", "expm1", "sqrt", "cbrt", "sin",  "cos",     "tan",      "asin", "acos",
+      "atan", "atan2", "sinh", "cosh",  "tanh",  "asinh",   "acosh",    "atanh", "sigmoid",
+      "softplus", "abs", "relu", "min", "max", "hypot", "erf"};
+  static_assert(sizeof(names) / sizeof(names[0]) == static_cast<std::size_t>(ScalarOp::count_));
+  const auto i = static_cast<std::size_t>(op);
+  return i < static_cast<std::size_t>(ScalarOp::count_) ? names[i] : "?";
+}
+
+template <class T>
+void PodBuffer<T>::reserve(std::size_t n, std::size_t keep) {
+  if (n <= cap_) return;
+  if (n > std::numeric_limits<std::size_t>::max() / sizeof(T)) throw std::bad_alloc();
+  T* p = static_cast<T*>(std::malloc(n * sizeof(T)));
+  if (!p) throw std::bad_alloc();
+  if (keep && data_) std::memcpy(p, data_, keep * sizeof(T));
+  std::free(data_);
+  data_ = p;
+  cap_ = n;
+}
+
+template class PodBuffer<OpByte>;
+template class PodBuffer<std::uint32_t>;
+template class PodBuffer<double>;
+
+void throw_stale(ScalarOp op) {
+  throw TapeError(fmt::format(
+      "{}: a Real from an earlier recording was used after its tape was cleared; record the "
+      "variables again after clear()",
+      op == ScalarOp::var ? "backward/adjoint" : scalar_op_name(op)));
+}
+
+void throw_mixed(ScalarOp op) {
+  throw TapeError(fmt::format(
+      "{}: the two operands were recorded on different scalar tapes; record both on one tape",
+      scalar_op_name(op)));
+}
+
+namespace {
+inline unsigned arity(OpByte code) { return static_cast<unsigned>(code) >> 6; }
+inline ScalarOp kind(OpByte code) { return static_cast<ScalarOp>(static_cast<unsigned>(code) & 63u); }
+}  // namespace
+
+}  // namespace detail
+
+using detail::ScalarOp;
+
+ScalarTape& ScalarTape::active() {
+  thread_local ScalarTape tape;
+  return tape;
+}
+
+Real ScalarTape::variable(double value, std::string_view name) {
+  Real r = push0(value);
+  names_.emplace_back(r.id(), std::string(name));
+  return r;
+}
+
+void ScalarTape::keep_values(bool on) {
+  if (on && !keep_values_) {
+    values_.reserve(std::max(cap_ops_, std::size_t{1}), 0);
+    std::fill(values_.data(), values_.data() + n_ops_, std::numeric_limits<double>::quiet_NaN());
+  }
+  keep_values_ = on;
+}
+
+void ScalarTape::reserve(std::size_t ops, std::size_t args) {
+  if (ops > cap_ops_ || args > cap_args_) grow(ops > n_ops_ ? ops - n_ops_ : 0,
+                                               args > n_args_ ? args - n_args_ : 0);
+}
+
+void ScalarTape::grow(std::size_t ops, std::size_t args) {
+  constexpr std::size_t max_nodes = std::numeric_limits<std::uint32_t>::max();
+  if (n_ops_ + ops > max_nodes)
+    throw TapeError(fmt::format("scalar tape: more than {} nodes in one recording; clear() the "
+                                "tape between recordings",
+                                max_nodes));
+  if (n_ops_ + ops > cap_ops_) {
+    const std::size_t n = std::max({n_ops_ + ops, 2 * cap_ops_, std::size_t{64}});
+    ops_.reserve(n, n_ops_);
+    if (keep_values_ || values_.capacity()) values_.reserve(n, n_ops_);
+    cap_ops_ = n;
+  }
+  if (keep_values_ && values_.capacity() < cap_ops_) values_.reserve(cap_ops_, n_ops_);
+  if (n_args_ + args > cap_args_) {
+    const std::size_t n = std::max({n_args_ + args, 2 * cap_args_, std::size_t{128}});
+    args_.reserve(n, n_args_);
+    partials_.reserve(n, n_args_);
+    cap_args_ = n;
+  }
+}
+
+std::size_t ScalarTape::recorded_bytes() const noexcept {
+  return n_ops_ * (sizeof(std::uint8_t) + (keep_values_ ? sizeof(double) : 0)) +
+         n_args_ * (sizeof(std::uint32_t) + sizeof(double));
+}
+
+std::size_t ScalarTape::capacity_bytes() const noexcept {
+  return ops_.capacity() + values_.capacity() * sizeof(double) +
+         args_.capacity() * sizeof(std::uint32_t) + partials_.capacity() * sizeof(double) +
+         adjoints_.capacity() * sizeof(double) + vars_.capacity() * sizeof(std::uint32_t);
+}
+
+namespace {
+// adj += p g, fused where the processor has FMA (shorter dependency chain in the sweep).
+inline double madd(double p, double g, double a) {
+#ifdef AD_SCALAR_FMA
+  return std::fma(p, g, a);
+#else
+  return p * g + a;
+#endif
+}
+}  // namespace
+
+void ScalarTape::backward(const Real& y) {
+  if (y.tape_ != this)
+    throw TapeError(y.tape_ ? "backward: the output was recorded on another scalar tape"
+                            : "backward: the output is a constant (it depends on no variable)");
+  check(y, ScalarOp::var);
+  const std::size_t n = n_ops_;
+  if (adjoints_.capacity() < cap_ops_) adjoints_.reserve(cap_ops_, 0);
+  double* adj = adjoints_.data();
+  for (std::size_t i = 0; i < n; ++i) adj[i] = 0.0;
+  const detail::OpByte* ops = ops_.data();
+  const std::uint32_t* args = args_.data();
+  const double* partials = partials_.data();
+  adj[y.id_] = 1.0;
+  // Nodes after y have zero adjoints: skip them, only stepping the input offset back.
+  std::size_t off = n_args_;
+  std::size_t i = n;
+  while (i > static_cast<std::size_t>(y.id_) + 1) off -= detail::arity(ops[--i]);
+  // The reverse sweep: one loop, newest node first.
+  while (i-- > 0) {
+    const unsigned k = detail::arity(ops[i]);
+    off -= k;
+    const double g = adj[i];
+    if (k == 0 || g == 0.0) continue;  // a variable, or no adjoint reached this node
+    adj[args[off]] = madd(partials[off], g, adj[args[off]]);
+    if (k == 2) adj[args[off + 1]] = madd(partials[off + 1], g, adj[args[off + 1]]);
+  }
+  swept_ = n;
+}
+
+double ScalarTape::foreign_adjoint(const Real& x) const {
+  if (x.tape_ == nullptr) return 0.0;
+  throw TapeError("adjoint: the Real was recorded on another scalar tape");
+}
+
+void ScalarTape::variable_adjoints(std::span<double> out) const {
+  if (out.size() != vars_.size())
+    throw ValueError(fmt::format("variable_adjoints: the tape has {} variables, the output has "
+                                 "room for {}",
+                                 vars_.size(), out.size()));
+  for (std::size_t i = 0; i < vars_.size(); ++i)
+    out[i] = vars_[i] < swept_ ? adjoints_.data()[vars_[i]] : 0.0;
+}
+
+std::vector<double> ScalarTape::variable_adjoints() const {
+  std::vector<double> g(vars_.size());
+  for (std::size_t i = 0; i < vars_.size(); ++i)
+    g[i] = vars_[i] < swept_ ? adjoints_.data()[vars_[i]] : 0.0;
+  return g;
+}
+
+
+std::size_t ScalarTape::arg_offset(std::size_t node) const {
+  std::size_t off = 0;
+  for (std::size_t i = 0; i < node && i < n_ops_; ++i) off += detail::arity(ops_.data()[i]);
+  return off;
+}
+
+const char* ScalarTape::op_name(std::size_t i) const {
+  if (i >= n_ops_) return "?";
+  return detail::scalar_op_name(detail::kind(ops_.data()[i]));
+}
+
+std::size_t ScalarTape::first_nonfinite() const {
+  if (!keep_values_) return n_ops_;
+  const double* v = values_.data();
+  std::size_t off = 0;
+  for (std::size_t i = 0; i < n_ops_; ++i) {
+    const unsigned k = detail::arity(ops_.data()[i]);
+    if (!std::isfinite(v[i])) {
+      bool inputs_finite = true;
+      for (unsigned j = 0; j < k; ++j)
+        if (!std::isfinite(v[args_.data()[off + j]])) inputs_finite = false;
+      if (inputs_finite) return i;
+    }
+    off += k;
+  }
+  return n_ops_;
+}
+
+namespace {
+
+std::string node_label(const std::vector<std::pair<std::uint32_t, std::string>>& names,
+                       std::uint32_t id) {
+  for (const auto& [i, s] : names)
+    if (i == id) return s;
+  return fmt::format("#{}", id);
+}
+
+std::string num(double v) { return std::isnan(v) ? std::string("nan") : fmt::format("{:.6g}", v); }
+
+}  // namespace
+
+std::string ScalarTape::print() const {
+  std::string out = fmt::format("{:>4}  {:<9} {:<30} {:>14} {:>14}\n", "id", "op",
+                                "inputs (local partial)", "value", "adjoint");
+  std::size_t off = 0;
+  for (std::size_t i = 0; i < n_ops_; ++i) {
+    const detail::OpByte code = ops_.data()[i];
+    const unsigned k = detail::arity(code);
+    std::string op = detail::scalar_op_name(detail::kind(code));
+    std::string inputs;
+    if (k == 0) {
+      for (const auto& [id, s] : names_)
+        if (id == i) op += " " + s;
+    }
+    for (unsigned j = 0; j < k; ++j) {
+      if (j) inputs += ", ";
+      inputs += fmt::format("#{} ({})", args_.data()[off + j], num(partials_.data()[off + j]));
+    }
+    if (k == 1 && (detail::kind(code) == ScalarOp::add || detail::kind(code) == ScalarOp::sub ||
+                   detail::kind(code) == ScalarOp::mul || detail::kind(code) == ScalarOp::div ||
+                   detail::kind(code) == ScalarOp::pow || detail::kind(code) == ScalarOp::min ||
+                   detail::kind(code) == ScalarOp::max || detail::kind(code) == ScalarOp::atan2 ||
+                   detail::kind(code) == ScalarOp::hypot))
+      inputs += ", const";
+    const std::string value = keep_values_ ? num(values_.data()[i]) : std::string("-");
+    const std::string adj = i < swept_ ? num(adjoints_.data()[i]) : std::string("-");
+    out += fmt::format("{:>4}  {:<9} {:<30} {:>14} {:>14}\n", i, op, inputs, value, adj);
+    off += k;
+  }
+  return out;
+}
+
+std::string ScalarTape::dot() const {
+  std::string out = "digraph tape {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n";
+  std::size_t off = 0;
+  for (std::size_t i = 0; i < n_ops_; ++i) {
+    const detail::OpByte code = ops_.data()[i];
+    const unsigned k = detail::arity(code);
+    std::string label = fmt::format("#{} {}", i, detail::scalar_op_name(detail::kind(code)));
+    if (k == 0) label = fmt::format("#{} {}", i, node_label(names_, static_cast<std::uint32_t>(i)));
+    if (keep_values_) label += fmt::format("\\nvalue {}", num(values_.data()[i]));
+    if (i < swept_) label += fmt::format("\\nadjoint {}", num(adjoints_.data()[i]));
+    out += fmt::format("  n{} [label=\"{}\"{}];\n", i, label,
+                       k == 0 ? ", shape=ellipse" : "");
+    for (unsigned j = 0; j < k; ++j)
+      out += fmt::format("  n{} -> n{} [label=\"{}\"];\n", args_.data()[off + j], i,
+                         num(partials_.data()[off + j]));
+    off += k;
+  }
+  out += "}\n";
+  return out;
+}
+
+// ---- the front door ----
+
+void backward(const Real& y) {
+  if (y.tape() == nullptr)
+    throw TapeError("backward: the output is a constant (it depends on no variable)");
+  y.tape()->backward(y);
+}
+
+double derivative(const Real& f, const Real& x) {
+  backward(f);
+  return x.adjoint();
+}
+
+std::vector<double> gradient(const Real& f, std::span<const Real> xs) {
+  backward(f);
+  std::vector<double> g(xs.size());
+  for (std::size_t i = 0; i < xs.size(); ++i) g[i] = xs[i].adjoint();
+  return g;
+}
+
+std::vector<double> gradient(const Real& f) {
+  backward(f);
+  return f.tape()->variable_adjoints();
+}
+
+std::vector<std::vector<double>> jacobian(std::span<const Real> ys, std::span<const Real> xs) {
+  std::vector<std::vector<double>> J(ys.size(), std::vector<double>(xs.size(), 0.0));
+  for (std::size_t i = 0; i < ys.size(); ++i) {
+    if (ys[i].is_constant()) continue;  // a constant output has a zero row
+    ys[i].tape()->backward(ys[i]);
+    for (std::size_t j = 0; j < xs.size(); ++j) J[i][j] = xs[j].adjoint();
+  }
+  return J;
+}
+
+}  // namespace ad

@@ -1,0 +1,438 @@
+// Tests for <ad/scalar.hpp>: a table of every scalar function with its hand-derived derivative,
+// checked at several points against the tape (1e-12 relative) and against central finite
+// differences; the course example; several variables; the Jacobian; stale and mixed handles;
+// conventions at kinks.
+#include <ad/scalar.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <functional>
+#include <numbers>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using ad::Real;
+
+bool close(double got, double want, double rel) {
+  if (std::isnan(want)) return std::isnan(got);
+  return std::fabs(got - want) <= rel * std::max(1.0, std::fabs(want));
+}
+
+// Central finite difference of a plain function (f evaluated on constant Reals).
+double central_fd(const std::function<Real(Real)>& f, double x) {
+  const double h = 1e-6 * std::max(1.0, std::fabs(x));
+  return (f(Real(x + h)).value() - f(Real(x - h)).value()) / (2 * h);
+}
+
+struct UnaryCase {
+  const char* name;
+  std::function<Real(Real)> f;
+  std::function<double(double)> value;       // f written with <cmath>
+  std::function<double(double)> derivative;  // f' derived by hand
+  std::vector<double> points;
+};
+
+const double pi = std::numbers::pi;
+
+std::vector<UnaryCase> unary_cases() {
+  return {
+      {"neg", [](Real a) { return -a; }, [](double x) { return -x; }, [](double) { return -1.0; },
+       {-2, 0.5, 3}},
+      {"exp", [](Real a) { return exp(a); }, [](double x) { return std::exp(x); },
+       [](double x) { return std::exp(x); }, {-3, -0.5, 0, 0.7, 4}},
+      {"log", [](Real a) { return log(a); }, [](double x) { return std::log(x); },
+       [](double x) { return 1 / x; }, {0.01, 0.5, 1, 7.5}},
+      {"log1p", [](Real a) { return log1p(a); }, [](double x) { return std::log1p(x); },
+       [](double x) { return 1 / (1 + x); }, {-0.9, -1e-8, 0, 0.3, 10}},
+      {"expm1", [](Real a) { return expm1(a); }, [](double x) { return std::expm1(x); },
+       [](double x) { return std::exp(x); }, {-2, -1e-8, 0, 0.3, 3}},
+      {"sqrt", [](Real a) { return sqrt(a); }, [](double x) { return std::sqrt(x); },
+       [](double x) { return 0.5 / std::sqrt(x); }, {0.01, 0.5, 2, 100}},
+      {"cbrt", [](Real a) { return cbrt(a); }, [](double x) { return std::cbrt(x); },
+       [](double x) { return 1.0 / (3.0 * std::pow(std::fabs(x), 2.0 / 3.0)); },
+       {-8, -0.3, 0.2, 27}},
+      {"sin", [](Real a) { return sin(a); }, [](double x) { return std::sin(x); },
+       [](double x) { return std::cos(x); }, {-2, 0, 0.5, pi / 2, 4}},
+      {"cos", [](Real a) { return cos(a); }, [](double x) { return std::cos(x); },
+       [](double x) { return -std::sin(x); }, {-2, 0, 0.5, pi / 2, 4}},
+      {"tan", [](Real a) { return tan(a); }, [](double x) { return std::tan(x); },
+       [](double x) { return 1.0 / (std::cos(x) * std::cos(x)); }, {-1.2, 0, 0.5, 1.4}},
+      {"asin", [](Real a) { return asin(a); }, [](double x) { return std::asin(x); },
+       [](double x) { return 1.0 / std::sqrt(1 - x * x); }, {-0.9, 0, 0.3, 0.99}},
+      {"acos", [](Real a) { return acos(a); }, [](double x) { return std::acos(x); },
+       [](double x) { return -1.0 / std::sqrt(1 - x * x); }, {-0.9, 0, 0.3, 0.99}},
+      {"atan", [](Real a) { return atan(a); }, [](double x) { return std::atan(x); },
+       [](double x) { return 1.0 / (1 + x * x); }, {-5, 0, 0.3, 10}},
+      {"sinh", [](Real a) { return sinh(a); }, [](double x) { return std::sinh(x); },
+       [](double x) { return std::cosh(x); }, {-3, 0, 0.3, 2}},
+      {"cosh", [](Real a) { return cosh(a); }, [](double x) { return std::cosh(x); },
+       [](double x) { return std::sinh(x); }, {-3, 0, 0.3, 2}},
+      {"tanh", [](Real a) { return tanh(a); }, [](double x) { return std::tanh(x); },
+       [](double x) { return 1.0 / (std::cosh(x) * std::cosh(x)); }, {-3, 0, 0.3, 2}},
+      {"asinh", [](Real a) { return asinh(a); }, [](double x) { return std::asinh(x); },
+       [](double x) { return 1.0 / std::sqrt(x * x + 1); }, {-3, 0, 0.3, 20}},
+      {"acosh", [](Real a) { return acosh(a); }, [](double x) { return std::acosh(x); },
+       [](double x) { return 1.0 / std::sqrt(x * x - 1); }, {1.01, 1.5, 3, 50}},
+      {"atanh", [](Real a) { return atanh(a); }, [](double x) { return std::atanh(x); },
+       [](double x) { return 1.0 / (1 - x * x); }, {-0.9, 0, 0.3, 0.99}},
+      {"sigmoid", [](Real a) { return sigmoid(a); },
+       [](double x) { return 1.0 / (1.0 + std::exp(-x)); },
+       [](double x) { return std::exp(-x) / ((1 + std::exp(-x)) * (1 + std::exp(-x))); },
+       {-30, -2, 0, 0.5, 3, 30}},
+      {"softplus", [](Real a) { return softplus(a); },
+       [](double x) { return std::log1p(std::exp(x)); },
+       [](double x) { return 1.0 / (1.0 + std::exp(-x)); }, {-30, -2, 0, 0.5, 3, 30}},
+      {"abs", [](Real a) { return abs(a); }, [](double x) { return std::fabs(x); },
+       [](double x) { return x > 0 ? 1.0 : -1.0; }, {-2, -0.1, 0.1, 3}},
+      {"relu", [](Real a) { return relu(a); }, [](double x) { return x > 0 ? x : 0.0; },
+       [](double x) { return x > 0 ? 1.0 : 0.0; }, {-2, -0.1, 0.1, 3}},
+      {"erf", [](Real a) { return erf(a); }, [](double x) { return std::erf(x); },
+       [](double x) { return 2.0 / std::sqrt(pi) * std::exp(-x * x); }, {-2, 0, 0.5, 1.5}},
+      {"x^3 (pow, number exponent)", [](Real a) { return pow(a, 3.0); },
+       [](double x) { return x * x * x; }, [](double x) { return 3 * x * x; }, {-2, 0.5, 3}},
+      {"x^-0.5", [](Real a) { return pow(a, -0.5); }, [](double x) { return 1 / std::sqrt(x); },
+       [](double x) { return -0.5 * std::pow(x, -1.5); }, {0.2, 1, 4}},
+      {"2^x (pow, number base)", [](Real a) { return pow(2.0, a); },
+       [](double x) { return std::pow(2.0, x); },
+       [](double x) { return std::pow(2.0, x) * std::log(2.0); }, {-2, 0, 0.5, 3}},
+      {"x^x (pow, both)", [](Real a) { return pow(a, a); }, [](double x) { return std::pow(x, x); },
+       [](double x) { return std::pow(x, x) * (std::log(x) + 1); }, {0.3, 1, 2.5}},
+      {"3 - x", [](Real a) { return 3.0 - a; }, [](double x) { return 3 - x; },
+       [](double) { return -1.0; }, {-1, 2}},
+      {"x - 3", [](Real a) { return a - 3.0; }, [](double x) { return x - 3; },
+       [](double) { return 1.0; }, {-1, 2}},
+      {"2 / x", [](Real a) { return 2.0 / a; }, [](double x) { return 2 / x; },
+       [](double x) { return -2 / (x * x); }, {-3, 0.5, 2}},
+      {"x / 4", [](Real a) { return a / 4.0; }, [](double x) { return x / 4; },
+       [](double) { return 0.25; }, {-3, 2}},
+      {"x * x", [](Real a) { return a * a; }, [](double x) { return x * x; },
+       [](double x) { return 2 * x; }, {-3, 0, 2}},
+      {"x / x^2", [](Real a) { return a / (a * a); }, [](double x) { return 1 / x; },
+       [](double x) { return -1 / (x * x); }, {-3, 0.5, 2}},
+      {"1 + x + 5 * x", [](Real a) { return 1.0 + a + 5.0 * a; },
+       [](double x) { return 1 + 6 * x; }, [](double) { return 6.0; }, {-3, 2}},
+  };
+}
+
+struct BinaryCase {
+  const char* name;
+  std::function<Real(Real, Real)> f;
+  std::function<double(double, double)> value;
+  std::function<double(double, double)> da, db;
+  std::vector<std::pair<double, double>> points;
+};
+
+std::vector<BinaryCase> binary_cases() {
+  return {
+      {"a + b", [](Real a, Real b) { return a + b; }, [](double a, double b) { return a + b; },
+       [](double, double) { return 1.0; }, [](double, double) { return 1.0; }, {{1, 2}, {-3, 0.5}}},
+      {"a - b", [](Real a, Real b) { return a - b; }, [](double a, double b) { return a - b; },
+       [](double, double) { return 1.0; }, [](double, double) { return -1.0; }, {{1, 2}, {-3, 0.5}}},
+      {"a * b", [](Real a, Real b) { return a * b; }, [](double a, double b) { return a * b; },
+       [](double, double b) { return b; }, [](double a, double) { return a; }, {{1, 2}, {-3, 0.5}}},
+      {"a / b", [](Real a, Real b) { return a / b; }, [](double a, double b) { return a / b; },
+       [](double, double b) { return 1 / b; }, [](double a, double b) { return -a / (b * b); },
+       {{1, 2}, {-3, 0.5}}},
+      {"pow", [](Real a, Real b) { return pow(a, b); },
+       [](double a, double b) { return std::pow(a, b); },
+       [](double a, double b) { return b * std::pow(a, b - 1); },
+       [](double a, double b) { return std::pow(a, b) * std::log(a); }, {{1.5, 2}, {0.3, -1.2}, {4, 0.5}}},
+      {"atan2", [](Real a, Real b) { return atan2(a, b); },
+       [](double a, double b) { return std::atan2(a, b); },
+       [](double a, double b) { return b / (a * a + b * b); },
+       [](double a, double b) { return -a / (a * a + b * b); }, {{1, 2}, {-3, 0.5}, {0.5, -2}}},
+      {"hypot", [](Real a, Real b) { return hypot(a, b); },
+       [](double a, double b) { return std::sqrt(a * a + b * b); },
+       [](double a, double b) { return a / std::sqrt(a * a + b * b); },
+       [](double a, double b) { return b / std::sqrt(a * a + b * b); }, {{3, 4}, {-1, 0.5}}},
+      {"min", [](Real a, Real b) { return min(a, b); },
+       [](double a, double b) { return a < b ? a : b; },
+       [](double a, double b) { return a < b ? 1.0 : 0.0; },
+       [](double a, double b) { return a < b ? 0.0 : 1.0; }, {{1, 2}, {3, -0.5}}},
+      {"max", [](Real a, Real b) { return max(a, b); },
+       [](double a, double b) { return a > b ? a : b; },
+       [](double a, double b) { return a > b ? 1.0 : 0.0; },
+       [](double a, double b) { return a > b ? 0.0 : 1.0; }, {{1, 2}, {3, -0.5}}},
+      {"a * sin(b) + exp(a * b)", [](Real a, Real b) { return a * sin(b) + exp(a * b); },
+       [](double a, double b) { return a * std::sin(b) + std::exp(a * b); },
+       [](double a, double b) { return std::sin(b) + b * std::exp(a * b); },
+       [](double a, double b) { return a * std::cos(b) + a * std::exp(a * b); }, {{0.3, 1.1}, {-1, 2}}},
+  };
+}
+
+}  // namespace
+
+TEST_CASE("every unary function: value, analytic derivative (1e-12) and finite differences") {
+  ad::ScalarTape tape;
+  for (const auto& c : unary_cases()) {
+    for (double x0 : c.points) {
+      CAPTURE(c.name);
+      CAPTURE(x0);
+      tape.clear();
+      Real x = tape.variable(x0);
+      Real y = c.f(x);
+      CHECK(close(y.value(), c.value(x0), 1e-14));
+      const double d = ad::derivative(y, x);
+      CHECK(close(d, c.derivative(x0), 1e-12));
+      CHECK(close(d, central_fd(c.f, x0), 1e-6));
+    }
+  }
+}
+
+TEST_CASE("every binary function: both partials, analytic (1e-12) and finite differences") {
+  ad::ScalarTape tape;
+  for (const auto& c : binary_cases()) {
+    for (auto [a0, b0] : c.points) {
+      CAPTURE(c.name);
+      CAPTURE(a0);
+      CAPTURE(b0);
+      tape.clear();
+      Real a = tape.variable(a0), b = tape.variable(b0);
+      Real y = c.f(a, b);
+      CHECK(close(y.value(), c.value(a0, b0), 1e-14));
+      auto [da, db] = ad::derivatives(y, ad::wrt(a, b));
+      CHECK(close(da, c.da(a0, b0), 1e-12));
+      CHECK(close(db, c.db(a0, b0), 1e-12));
+      const double h = 1e-6;
+      const double fa = (c.f(Real(a0 + h), Real(b0)).value() - c.f(Real(a0 - h), Real(b0)).value()) / (2 * h);
+      const double fb = (c.f(Real(a0), Real(b0 + h)).value() - c.f(Real(a0), Real(b0 - h)).value()) / (2 * h);
+      CHECK(close(da, fa, 1e-6));
+      CHECK(close(db, fb, 1e-6));
+      // Either operand may be a plain number: only the other one is recorded.
+      tape.clear();
+      Real a2 = tape.variable(a0);
+      CHECK(close(ad::derivative(c.f(a2, Real(b0)), a2), c.da(a0, b0), 1e-12));
+      tape.clear();
+      Real b2 = tape.variable(b0);
+      CHECK(close(ad::derivative(c.f(Real(a0), b2), b2), c.db(a0, b0), 1e-12));
+    }
+  }
+}
+
+TEST_CASE("the course example sqrt(x^2 + exp(x^2)) at 0.5, 1, 1.5, -2") {
+  for (double x0 : {0.5, 1.0, 1.5, -2.0}) {
+    ad::ScalarTape tape;
+    Real x = tape.variable(x0);
+    auto f = sqrt(x * x + exp(x * x));
+    const double want = x0 * (1 + std::exp(x0 * x0)) / std::sqrt(x0 * x0 + std::exp(x0 * x0));
+    CHECK(close(f.value(), std::sqrt(x0 * x0 + std::exp(x0 * x0)), 1e-15));
+    CHECK(close(ad::derivative(f, x), want, 1e-12));
+  }
+}
+
+TEST_CASE("intermediates carry adjoints: a = x^2, b = exp(a), c = a + b, d = sqrt(c)") {
+  ad::ScalarTape tape;
+  Real x = tape.variable(1.5);
+  Real a = x * x, b = exp(a), c = a + b, d = sqrt(c);
+  ad::backward(d);
+  const double bv = std::exp(2.25), dv = std::sqrt(2.25 + bv);
+  CHECK(close(d.adjoint(), 1.0, 1e-15));
+  CHECK(close(c.adjoint(), 1 / (2 * dv), 1e-14));
+  CHECK(close(b.adjoint(), 1 / (2 * dv), 1e-14));
+  CHECK(close(a.adjoint(), (1 + bv) / (2 * dv), 1e-14));
+  CHECK(close(x.adjoint(), 1.5 * (1 + bv) / dv, 1e-14));
+}
+
+TEST_CASE("several variables: derivatives, gradient, accumulation of repeated use") {
+  ad::ScalarTape tape;
+  Real x = tape.variable(2.0), y = tape.variable(-1.0), z = tape.variable(0.5);
+  Real u = x * y + sin(x) * z + x;  // x used three times
+  auto [dx, dy, dz] = ad::derivatives(u, ad::wrt(x, y, z));
+  CHECK(close(dx, -1.0 + std::cos(2.0) * 0.5 + 1.0, 1e-14));
+  CHECK(close(dy, 2.0, 1e-14));
+  CHECK(close(dz, std::sin(2.0), 1e-14));
+  const std::vector<double> g = ad::gradient(u);  // all variables, in creation order
+  REQUIRE(g.size() == 3);
+  CHECK(g[0] == dx);
+  CHECK(g[2] == dz);
+  std::vector<Real> xs{z, x};
+  const std::vector<double> g2 = ad::gradient(u, xs);
+  CHECK(g2[0] == dz);
+  CHECK(g2[1] == dx);
+  // Constants: derivative 0; a variable unused by u: 0.
+  Real w = tape.variable(3.0);
+  ad::backward(u);
+  CHECK(w.adjoint() == 0.0);
+  CHECK(Real(4.0).adjoint() == 0.0);
+}
+
+TEST_CASE("compound assignment and accumulating a sum from a constant start") {
+  ad::ScalarTape tape;
+  std::vector<Real> xs;
+  for (int i = 0; i < 5; ++i) xs.push_back(tape.variable(0.5 * i));
+  Real s = 0.0;
+  for (const Real& x : xs) s += x * x;
+  s *= 3.0;
+  s -= xs[1];
+  s /= 2.0;
+  const auto g = ad::gradient(s);
+  for (int i = 0; i < 5; ++i) CHECK(close(g[i], (6 * 0.5 * i - (i == 1 ? 1 : 0)) / 2, 1e-14));
+}
+
+TEST_CASE("Jacobian: one sweep per output") {
+  ad::ScalarTape tape;
+  Real r = tape.variable(2.0), t = tape.variable(0.3);
+  std::vector<Real> ys{r * cos(t), r * sin(t), Real(7.0)};
+  std::vector<Real> xs{r, t};
+  const auto J = ad::jacobian(ys, xs);
+  REQUIRE(J.size() == 3);
+  CHECK(close(J[0][0], std::cos(0.3), 1e-15));
+  CHECK(close(J[0][1], -2 * std::sin(0.3), 1e-15));
+  CHECK(close(J[1][0], std::sin(0.3), 1e-15));
+  CHECK(close(J[1][1], 2 * std::cos(0.3), 1e-15));
+  CHECK(J[2][0] == 0.0);
+  CHECK(J[2][1] == 0.0);
+  // The first output, swept after the second was recorded, ignores it.
+  CHECK(close(ad::derivative(ys[0], t), -2 * std::sin(0.3), 1e-15));
+}
+
+TEST_CASE("kink conventions") {
+  ad::ScalarTape tape;
+  Real z = tape.variable(0.0);
+  CHECK(ad::derivative(abs(z), z) == 0.0);
+  CHECK(ad::derivative(relu(z), z) == 0.0);
+  Real a = tape.variable(1.0), b = tape.variable(1.0);
+  auto [dmin_a, dmin_b] = ad::derivatives(min(a, b), ad::wrt(a, b));
+  CHECK(dmin_a == 1.0);  // ties: the first argument
+  CHECK(dmin_b == 0.0);
+  auto [dmax_a, dmax_b] = ad::derivatives(max(b, a), ad::wrt(a, b));
+  CHECK(dmax_a == 0.0);
+  CHECK(dmax_b == 1.0);
+  Real p = tape.variable(0.0), q = tape.variable(0.0);
+  auto [dh_p, dh_q] = ad::derivatives(hypot(p, q), ad::wrt(p, q));
+  CHECK(dh_p == 0.0);
+  CHECK(dh_q == 0.0);
+  // 0^b: d/db is 0 (the limit), d/da of a^2 at 0 is 0
+  Real e = tape.variable(2.0);
+  auto [d0a, d0b] = ad::derivatives(pow(p, e), ad::wrt(p, e));
+  CHECK(d0a == 0.0);
+  CHECK(d0b == 0.0);
+}
+
+TEST_CASE("stable sigmoid and softplus at extremes") {
+  ad::ScalarTape tape;
+  Real big = tape.variable(800.0), small = tape.variable(-800.0);
+  CHECK(sigmoid(big).value() == 1.0);
+  CHECK(sigmoid(small).value() >= 0.0);
+  CHECK(std::isfinite(ad::derivative(sigmoid(small), small)));
+  CHECK(softplus(big).value() == 800.0);
+  CHECK(ad::derivative(softplus(big), big) == 1.0);
+  CHECK(softplus(small).value() >= 0.0);
+  CHECK(ad::derivative(softplus(small), small) >= 0.0);
+}
+
+TEST_CASE("domain errors give nan, never throw") {
+  ad::ScalarTape tape;
+  Real m = tape.variable(-1.0);
+  CHECK(std::isnan(log(m).value()));
+  CHECK(std::isnan(sqrt(m).value()));
+  CHECK(std::isnan(asin(m * 2.0).value()));
+  CHECK(std::isnan(min(log(m), m).value()));
+  ad::ScalarTape kept;
+  kept.keep_values(true);
+  Real n = kept.variable(-2.0);
+  Real ok = exp(n);
+  Real bad = log(n) + ok;
+  CHECK(kept.first_nonfinite() == static_cast<std::size_t>(bad.id()) - 1);
+  CHECK(std::string(kept.op_name(bad.id() - 1)) == "log");
+}
+
+TEST_CASE("no nonfinite node reported when all are finite") {
+  ad::ScalarTape tape;
+  tape.keep_values(true);
+  Real bad = exp(tape.variable(1.0));
+  CHECK(tape.first_nonfinite() == tape.size());
+  CHECK(std::string(tape.op_name(bad.id())) == "exp");
+}
+
+TEST_CASE("comparisons use values") {
+  ad::ScalarTape tape;
+  Real x = tape.variable(1.0), y = tape.variable(2.0);
+  CHECK(x < y);
+  CHECK(x <= 1.0);
+  CHECK(2.0 == y);
+  CHECK(x != y);
+  CHECK(y > 1.5);
+  CHECK(0.0 < x);
+}
+
+TEST_CASE("stale handles and mixed tapes throw TapeError") {
+  ad::ScalarTape tape;
+  Real x = tape.variable(1.0);
+  Real y = exp(x);
+  tape.clear();
+  CHECK_THROWS_AS(exp(x), ad::TapeError);
+  CHECK_THROWS_AS(x + 1.0, ad::TapeError);
+  CHECK_THROWS_AS(ad::backward(y), ad::TapeError);
+  CHECK_THROWS_AS((void)x.adjoint(), ad::TapeError);
+  Real fresh = tape.variable(2.0);
+  CHECK_THROWS_AS(fresh * x, ad::TapeError);
+  CHECK(ad::derivative(fresh * fresh, fresh) == 4.0);  // the tape itself is fine
+
+  ad::ScalarTape other;
+  Real o = other.variable(3.0);
+  CHECK_THROWS_AS(fresh + o, ad::TapeError);
+  CHECK_THROWS_AS(ad::backward(Real(1.0)), ad::TapeError);
+  try {
+    (void)exp(x);
+  } catch (const ad::TapeError& e) {
+    CHECK(std::string(e.what()).find("exp") != std::string::npos);
+  }
+}
+
+TEST_CASE("clear keeps capacity; printouts show every node") {
+  ad::ScalarTape tape;
+  tape.keep_values(true);
+  Real x = tape.variable(1.5, "x");
+  auto f = sqrt(x * x + exp(x * x));
+  ad::backward(f);
+  CHECK(tape.size() == 6);
+  const std::string p = tape.print();
+  for (const char* op : {"var x", "mul", "exp", "add", "sqrt"}) CHECK(p.find(op) != std::string::npos);
+  const std::string d = tape.dot();
+  CHECK(d.find("digraph") != std::string::npos);
+  CHECK(d.find("n4 -> n5") != std::string::npos);
+  const std::size_t cap = tape.capacity_bytes();
+  tape.clear();
+  CHECK(tape.size() == 0);
+  CHECK(tape.capacity_bytes() == cap);
+  // Growth across many nodes.
+  Real s = 0.0;
+  Real v = tape.variable(0.5);
+  for (int i = 0; i < 100000; ++i) s += v * static_cast<double>(i % 3);
+  CHECK(ad::derivative(s, v) == 99999.0);
+}
+
+TEST_CASE("the thread's default tape and separate tapes on separate threads") {
+  ad::new_recording();
+  Real x = ad::variable(3.0);
+  CHECK(ad::derivative(x * x, x) == 6.0);
+  ad::new_recording();
+
+  std::vector<double> results(2);
+  auto work = [&](int k) {
+    ad::ScalarTape tape;
+    double acc = 0;
+    for (int i = 0; i < 2000; ++i) {
+      tape.clear();
+      Real t = tape.variable(0.001 * i + k);
+      acc += ad::derivative(sin(t) * t, t);
+    }
+    results[k] = acc;
+  };
+  std::thread a(work, 0), b(work, 1);
+  a.join();
+  b.join();
+  for (int k = 0; k < 2; ++k) {
+    double want = 0;
+    for (int i = 0; i < 2000; ++i) {
+      const double t = 0.001 * i + k;
+      want += std::cos(t) * t + std::sin(t);
+    }
+    CHECK(close(results[k], want, 1e-12));
+  }
+}
