@@ -1,0 +1,153 @@
+// Data: loading, splitting, encoding and scaling, everything between a file and a training loop.
+//
+// A Dataset is two arrays, x (n, features) and y (n,) or (n, k), plus optional names. Loaders
+// read CSV (plain or gzipped) and IDX, the MNIST / Fashion-MNIST format (plain or gzipped,
+// through zlib); the built-in data sets (digits, breast cancer, iris, Fashion-MNIST, logic
+// gates) come by name. Pixels and features are returned raw, exactly as stored: scaling is the
+// caller's decision, made with StandardScaler or MinMaxScaler fitted on the training part only
+// (fit on train, transform train and test), so no test statistics leak into training.
+//
+// Bad input never crashes: a missing, empty, truncated or foreign file is an ad::IoError naming
+// the file; a cell that is not a number is an ad::ParseError naming file, line and column; a
+// ragged row is an ad::ShapeError naming file and line; NaN/Inf in data is an ad::ValueError
+// naming file, line and column. IDX headers are checked against the file's size before any
+// allocation, so a corrupt header cannot ask for gigabytes.
+#pragma once
+
+#include <ad/error.hpp>
+
+#include <xtensor/xarray.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ad::nn {
+
+/// Features and targets of n samples.
+struct Dataset {
+  xt::xarray<double> x;  ///< (n, features)
+  /// (n,) integer class labels stored as doubles, or (n,) / (n, k) regression targets;
+  /// shape (0,) when the data has no targets (CsvOptions::label_column = -2).
+  xt::xarray<double> y;
+  std::vector<std::string> class_names;    ///< empty for regression
+  std::vector<std::string> feature_names;  ///< may be empty
+
+  std::size_t size() const;      ///< n, the number of rows of x
+  std::size_t features() const;  ///< columns of x
+  /// class_names.size() if set, else max label + 1 (0 for no rows).
+  std::size_t classes() const;
+  /// y as integer labels; throws ad::ValueError if y is not (n,) or (n, 1) of non-negative
+  /// integers (the message names the first offending row).
+  std::vector<std::size_t> labels() const;
+  /// The given rows (in that order, repeats allowed), names kept. ad::ShapeError if a row is
+  /// out of range.
+  Dataset subset(const std::vector<std::size_t>& rows) const;
+};
+
+struct CsvOptions {
+  /// Column of the target: -1 = last, -2 = none (y is empty), otherwise a 0-based index.
+  int label_column = -1;
+  char delimiter = ',';
+  /// -1 = detect, 0 = no header, 1 = the first row is a header. Detected as a header: a first
+  /// row with a cell that is not a number, or the scikit-learn layout `n,features,class names...`
+  /// (`569,30,malignant,benign`), whose counts are then checked and whose names become
+  /// class_names. Any other header gives feature_names (the label column's name dropped).
+  int header = -1;
+};
+
+/// Reads a .csv or .csv.gz file (gzip is recognised by its content, not its name). Blank lines
+/// are skipped; cells may be quoted ("1.5") and padded with spaces; CRLF line ends are fine.
+/// When class names come from the header, each label must be an integer in [0, classes).
+Dataset load_csv(const std::string& path, const CsvOptions& options = {});
+
+/// MNIST-style IDX pair: images (n, rows, cols) and labels (n,), each gzipped or plain.
+/// x is (n, rows*cols) of raw pixel values (0..255 for ubyte), y the labels.
+/// ad::ValueError if the counts differ.
+Dataset load_idx(const std::string& images_path, const std::string& labels_path);
+
+/// Any IDX file (ubyte, sbyte, short, int, float, double), gzipped or plain, as doubles with the
+/// shape of its header.
+xt::xarray<double> load_idx_array(const std::string& path);
+
+/// The folder of the shipped data sets: $AD_DATA_DIR if set, else the compile-time AD_DATA_DIR.
+std::string data_dir();
+
+/// 1797 x 64 handwritten digits 8x8, raw pixels 0..16 (scale them yourself, e.g. / 16);
+/// class names "0".."9".
+Dataset load_digits();
+/// 569 x 30 Wisconsin diagnostic breast cancer; labels 0 malignant, 1 benign.
+Dataset load_breast_cancer();
+/// 150 x 4 Fisher's iris; classes setosa, versicolor, virginica.
+Dataset load_iris();
+/// Fashion-MNIST from Debian's dataset-fashion-mnist package
+/// (/usr/share/datasets/fashion-mnist, or $AD_FASHION_MNIST_DIR): train 60000 x 784,
+/// test 10000 x 784, raw pixels 0..255, 10 classes. ad::IoError naming the path and the
+/// package if the files are missing.
+Dataset load_fashion_mnist(bool train);
+/// The 4 rows of a two-input truth table: "xor", "and", "or", "nand", "nor", "xnor".
+/// x = (0,0), (0,1), (1,0), (1,1); classes "0", "1".
+Dataset load_gates(const std::string& gate);
+/// By name: "digits", "breast-cancer", "iris", "fashion-mnist" (train part),
+/// "fashion-mnist-test", and the gates "xor", "and", "or", "nand", "nor", "xnor".
+/// ad::ValueError listing the valid names for any other name.
+Dataset load_builtin(const std::string& name);
+/// The names load_builtin accepts.
+std::vector<std::string> builtin_names();
+
+struct Split {
+  Dataset train, test;
+};
+
+/// Shuffles with Rng(seed).permutation(n) and puts ceil(n * test_fraction) rows in test (as
+/// scikit-learn does; 1797 rows at 0.2 give 1437 / 360), the first part of the permutation in
+/// train; both parts keep the shuffled order. With stratify, every class's share of the test
+/// part is within one row of its share of the data (largest remainders). ad::ValueError if
+/// test_fraction is not in (0, 1) or either part would be empty.
+Split train_test_split(const Dataset& d, double test_fraction, std::uint64_t seed,
+                       bool stratify = false);
+
+/// (n, classes) rows of zeros with a 1 at each label; ad::ValueError if a label >= classes.
+xt::xarray<double> one_hot(const std::vector<std::size_t>& labels, std::size_t classes);
+
+/// Per column: (x - mean) / scale with the population standard deviation (ddof 0);
+/// zero-variance columns get scale 1. Fit on the training part only. Statistics are over
+/// axis 0, so x may be (n, features) or (n,).
+class StandardScaler {
+ public:
+  void fit(const xt::xarray<double>& x);
+  xt::xarray<double> transform(const xt::xarray<double>& x) const;
+  xt::xarray<double> fit_transform(const xt::xarray<double>& x);
+  /// x * scale + mean.
+  xt::xarray<double> inverse_transform(const xt::xarray<double>& x) const;
+  xt::xarray<double> mean, scale;  ///< shape x.shape[1:] after fit; empty before
+};
+
+/// Per column: (x - min) / range, mapping the training range to [0, 1] (test values may fall
+/// outside); constant columns get range 1.
+class MinMaxScaler {
+ public:
+  void fit(const xt::xarray<double>& x);
+  xt::xarray<double> transform(const xt::xarray<double>& x) const;
+  xt::xarray<double> fit_transform(const xt::xarray<double>& x);
+  /// x * range + min.
+  xt::xarray<double> inverse_transform(const xt::xarray<double>& x) const;
+  xt::xarray<double> min, range;  ///< shape x.shape[1:] after fit; empty before
+};
+
+/// Minibatch helper: gathers rows idx[begin, end) of x into out, shape (end - begin, x.shape[1:]),
+/// converting to T. out is resized only when its shape changes, so a training loop allocates
+/// for its first batch (and the last, shorter one) only. ad::ShapeError for a bad range or row.
+/// Instantiated for float and double.
+template <class T>
+void gather_rows(const xt::xarray<double>& x, const std::vector<std::size_t>& idx,
+                 std::size_t begin, std::size_t end, xt::xarray<T>& out);
+
+extern template void gather_rows<float>(const xt::xarray<double>&, const std::vector<std::size_t>&,
+                                        std::size_t, std::size_t, xt::xarray<float>&);
+extern template void gather_rows<double>(const xt::xarray<double>&,
+                                         const std::vector<std::size_t>&, std::size_t,
+                                         std::size_t, xt::xarray<double>&);
+
+}  // namespace ad::nn

@@ -1,0 +1,858 @@
+// Data loading (CSV, IDX, built-in sets), splitting, one-hot encoding, scaling, batch gathering.
+#include <ad/nn/data.hpp>
+#include <ad/nn/random.hpp>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <numeric>
+#include <string_view>
+#include <system_error>
+
+#ifndef AD_DATA_DIR
+#define AD_DATA_DIR "data"
+#endif
+
+namespace ad::nn {
+namespace {
+
+namespace fs = std::filesystem;
+
+// ---------------------------------------------------------------------------------------------
+// Files: one reader for plain and gzipped files (zlib reads plain files transparently).
+
+struct GzCloser {
+  void operator()(gzFile_s* f) const { gzclose(f); }
+};
+using GzFile = std::unique_ptr<gzFile_s, GzCloser>;
+
+/// Size of an existing regular file; IoError if missing, not a file, or empty.
+std::uintmax_t checked_file_size(const std::string& who, const std::string& path) {
+  std::error_code ec;
+  const auto st = fs::status(path, ec);
+  if (ec || !fs::exists(st)) throw IoError(fmt::format("{}: {}: no such file", who, path));
+  if (fs::is_directory(st))
+    throw IoError(fmt::format("{}: {}: is a directory, not a file", who, path));
+  const auto size = fs::file_size(path, ec);
+  if (ec) throw IoError(fmt::format("{}: {}: cannot read the file size: {}", who, path, ec.message()));
+  if (size == 0) throw IoError(fmt::format("{}: {}: file is empty", who, path));
+  return size;
+}
+
+/// True if the file starts with the gzip magic bytes 1f 8b.
+bool is_gzip_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return false;
+  unsigned char m[2] = {0, 0};
+  const std::size_t got = std::fread(m, 1, 2, f);
+  std::fclose(f);
+  return got == 2 && m[0] == 0x1f && m[1] == 0x8b;
+}
+
+GzFile open_gz(const std::string& who, const std::string& path) {
+  GzFile f(gzopen(path.c_str(), "rb"));
+  if (!f) throw IoError(fmt::format("{}: {}: cannot open: {}", who, path, std::strerror(errno)));
+  gzbuffer(f.get(), 1 << 17);
+  return f;
+}
+
+/// Reads up to n bytes; returns the count. IoError on a corrupt or truncated gzip stream.
+std::size_t gz_read(const std::string& who, const std::string& path, gzFile_s* f, void* dst,
+                    std::size_t n) {
+  std::size_t done = 0;
+  auto* out = static_cast<unsigned char*>(dst);
+  while (done < n) {
+    const unsigned chunk = static_cast<unsigned>(std::min<std::size_t>(n - done, 1u << 30));
+    const int got = gzread(f, out + done, chunk);
+    int err = Z_OK;
+    const char* msg = gzerror(f, &err);
+    if (got < 0 || (err != Z_OK && err != Z_STREAM_END))
+      throw IoError(fmt::format("{}: {}: truncated or corrupt gzip data ({})", who, path,
+                                msg && *msg ? msg : "read error"));
+    if (got == 0) break;
+    done += static_cast<std::size_t>(got);
+  }
+  return done;
+}
+
+/// The whole (decompressed) content of a file.
+std::string read_all(const std::string& who, const std::string& path) {
+  checked_file_size(who, path);
+  GzFile f = open_gz(who, path);
+  std::string s;
+  std::size_t used = 0;
+  s.resize(1 << 16);
+  for (;;) {
+    if (used == s.size()) s.resize(s.size() * 2);
+    const std::size_t got = gz_read(who, path, f.get(), s.data() + used, s.size() - used);
+    if (got == 0) break;
+    used += got;
+  }
+  s.resize(used);
+  if (s.empty()) throw IoError(fmt::format("{}: {}: file is empty (after decompression)", who, path));
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CSV
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+std::string_view unquote(std::string_view s) {
+  s = trim(s);
+  if (s.size() >= 2 && ((s.front() == '"' && s.back() == '"') || (s.front() == '\'' && s.back() == '\'')))
+    s = trim(s.substr(1, s.size() - 2));
+  return s;
+}
+
+void split_cells(std::string_view line, char delim, std::vector<std::string_view>& cells) {
+  cells.clear();
+  std::size_t start = 0;
+  bool quoted = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (c == '"') quoted = !quoted;
+    else if (c == delim && !quoted) {
+      cells.push_back(unquote(line.substr(start, i - start)));
+      start = i + 1;
+    }
+  }
+  cells.push_back(unquote(line.substr(start)));
+}
+
+enum class NumParse { ok, not_a_number, out_of_range };
+
+NumParse parse_number(std::string_view s, double& v) {
+  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+  if (s.empty()) return NumParse::not_a_number;
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec == std::errc::result_out_of_range) return NumParse::out_of_range;
+  if (ec != std::errc() || p != s.data() + s.size()) return NumParse::not_a_number;
+  return NumParse::ok;
+}
+
+bool is_number(std::string_view s) {
+  double v;
+  return parse_number(s, v) != NumParse::not_a_number;
+}
+
+bool is_count(std::string_view s, std::size_t& n) {
+  if (s.empty()) return false;
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+struct Line {
+  std::string_view text;
+  std::size_t number;  // 1-based line in the file
+};
+
+std::vector<Line> split_lines(std::string_view s) {
+  std::vector<Line> lines;
+  std::size_t start = 0, number = 1;
+  while (start <= s.size()) {
+    std::size_t end = s.find('\n', start);
+    if (end == std::string_view::npos) end = s.size();
+    const std::string_view text = s.substr(start, end - start);
+    if (!trim(text).empty()) lines.push_back({text, number});
+    ++number;
+    start = end + 1;
+  }
+  return lines;
+}
+
+/// A cell as it may be quoted in a message.
+std::string show_cell(std::string_view c) {
+  if (c.size() > 40) return fmt::format("'{}...'", c.substr(0, 40));
+  return fmt::format("'{}'", c);
+}
+
+/// The number in a data cell, or the error naming file, line and column.
+double parse_cell(const std::string& path, std::string_view cell, std::size_t line,
+                  std::size_t col) {
+  double v = 0;
+  switch (parse_number(cell, v)) {
+    case NumParse::not_a_number:
+      if (cell.empty())
+        throw ParseError(fmt::format("load_csv: {}:{}:{}: empty cell where a number is expected",
+                                     path, line, col));
+      throw ParseError(fmt::format("load_csv: {}:{}:{}: cannot parse {} as a number", path, line,
+                                   col, show_cell(cell)));
+    case NumParse::out_of_range:
+      throw ValueError(fmt::format("load_csv: {}:{}:{}: {} is out of the range of a double", path,
+                                   line, col, show_cell(cell)));
+    case NumParse::ok:
+      break;
+  }
+  if (std::isnan(v))
+    throw ValueError(fmt::format("load_csv: {}:{}:{}: NaN in data ({})", path, line, col, show_cell(cell)));
+  if (std::isinf(v))
+    throw ValueError(fmt::format("load_csv: {}:{}:{}: Inf in data ({})", path, line, col, show_cell(cell)));
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// IDX
+
+std::size_t idx_type_size(unsigned code) {
+  switch (code) {
+    case 0x08: return 1;  // unsigned byte
+    case 0x09: return 1;  // signed byte
+    case 0x0B: return 2;  // short
+    case 0x0C: return 4;  // int
+    case 0x0D: return 4;  // float
+    case 0x0E: return 8;  // double
+    default: return 0;
+  }
+}
+
+std::uint32_t be32(const unsigned char* p) {
+  return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) |
+         std::uint32_t(p[3]);
+}
+
+double idx_value(unsigned code, const unsigned char* p) {
+  switch (code) {
+    case 0x08: return p[0];
+    case 0x09: return static_cast<std::int8_t>(p[0]);
+    case 0x0B: return static_cast<std::int16_t>(std::uint16_t((p[0] << 8) | p[1]));
+    case 0x0C: return static_cast<std::int32_t>(be32(p));
+    case 0x0D: {
+      const std::uint32_t u = be32(p);
+      float f;
+      std::memcpy(&f, &u, 4);
+      return f;
+    }
+    default: {  // 0x0E
+      const std::uint64_t u = (std::uint64_t(be32(p)) << 32) | be32(p + 4);
+      double d;
+      std::memcpy(&d, &u, 8);
+      return d;
+    }
+  }
+}
+
+// A gzip stream expands at most ~1032-fold (deflate's limit); no IDX data set we read needs more
+// than this many elements (2^31 doubles = 16 GiB).
+constexpr std::uint64_t kMaxDeflateRatio = 1032;
+constexpr std::uint64_t kMaxIdxElements = std::uint64_t(1) << 31;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers for arrays whose axis 0 is the row.
+
+std::size_t row_count(const xt::xarray<double>& a) { return a.dimension() == 0 ? 0 : a.shape()[0]; }
+
+std::size_t row_width(const xt::xarray<double>& a) {
+  std::size_t w = 1;
+  for (std::size_t i = 1; i < a.dimension(); ++i) w *= a.shape()[i];
+  return w;
+}
+
+std::vector<std::size_t> tail_shape(const xt::xarray<double>& a) {
+  return std::vector<std::size_t>(a.shape().begin() + (a.dimension() ? 1 : 0), a.shape().end());
+}
+
+std::string shape_text(const xt::xarray<double>& a) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < a.dimension(); ++i) s += fmt::format("{}{}", i ? ", " : "", a.shape()[i]);
+  if (a.dimension() == 1) s += ",";
+  return s + ")";
+}
+
+xt::xarray<double> gather(const xt::xarray<double>& a, const std::vector<std::size_t>& rows) {
+  std::vector<std::size_t> shape = tail_shape(a);
+  shape.insert(shape.begin(), rows.size());
+  xt::xarray<double> out = xt::xarray<double>::from_shape(shape);
+  const std::size_t w = row_width(a);
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    std::copy_n(a.data() + rows[i] * w, w, out.data() + i * w);
+  return out;
+}
+
+void check_fitted(const char* who, const xt::xarray<double>& stat, const xt::xarray<double>& x) {
+  if (x.dimension() == 0)
+    throw ShapeError(fmt::format("{}: expected (n, features) data, got a 0-d array", who));
+  const std::vector<std::size_t> want(stat.shape().begin(), stat.shape().end());
+  if (tail_shape(x) != want)
+    throw ShapeError(fmt::format("{}: data of shape {} does not match the fitted statistics of "
+                                 "shape {}; transform data with the columns the scaler was fit on",
+                                 who, shape_text(x), shape_text(stat)));
+}
+
+template <class F>
+xt::xarray<double> apply_columns(const xt::xarray<double>& x, const xt::xarray<double>& a,
+                                 const xt::xarray<double>& b, F f) {
+  xt::xarray<double> out = xt::xarray<double>::from_shape(x.shape());
+  const std::size_t w = a.size(), n = row_count(x);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < w; ++j) out.data()[i * w + j] = f(x.data()[i * w + j], a.data()[j], b.data()[j]);
+  return out;
+}
+
+void check_fit_input(const char* who, const xt::xarray<double>& x) {
+  if (x.dimension() == 0 || x.shape()[0] == 0)
+    throw ValueError(fmt::format("{}: cannot fit on no rows (shape {})", who, shape_text(x)));
+  for (std::size_t k = 0; k < x.size(); ++k)
+    if (!std::isfinite(x.data()[k]))
+      throw ValueError(fmt::format("{}: NaN or Inf at row {} of the data to fit", who,
+                                   k / std::max<std::size_t>(row_width(x), 1)));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Dataset
+
+std::size_t Dataset::size() const { return row_count(x); }
+
+std::size_t Dataset::features() const {
+  if (x.dimension() == 0) return 0;
+  return row_width(x);
+}
+
+std::size_t Dataset::classes() const {
+  if (!class_names.empty()) return class_names.size();
+  const auto l = labels();
+  return l.empty() ? 0 : *std::max_element(l.begin(), l.end()) + 1;
+}
+
+std::vector<std::size_t> Dataset::labels() const {
+  if (!(y.dimension() == 1 || (y.dimension() == 2 && y.shape()[1] == 1)))
+    throw ValueError(fmt::format("Dataset::labels: y of shape {} is not a vector of class labels; "
+                                 "expected (n,) or (n, 1)", shape_text(y)));
+  const std::size_t n = y.shape()[0];
+  std::vector<std::size_t> out(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const double v = y.data()[i];
+    if (!(v >= 0) || v != std::floor(v) || v > 1e15)
+      throw ValueError(fmt::format("Dataset::labels: y[{}] = {} is not a class label (a "
+                                   "non-negative integer); is this regression data?", i, v));
+    out[i] = static_cast<std::size_t>(v);
+  }
+  return out;
+}
+
+Dataset Dataset::subset(const std::vector<std::size_t>& rows) const {
+  const std::size_t n = size();
+  for (std::size_t r : rows)
+    if (r >= n)
+      throw ShapeError(fmt::format("Dataset::subset: row {} out of range for {} rows", r, n));
+  const bool has_y = y.size() > 0 && y.dimension() > 0;
+  if (has_y && row_count(y) != n)
+    throw ShapeError(fmt::format("Dataset::subset: x has {} rows but y has shape {}", n, shape_text(y)));
+  Dataset d;
+  d.x = gather(x, rows);
+  d.y = has_y ? gather(y, rows) : xt::xarray<double>::from_shape({0});
+  d.class_names = class_names;
+  d.feature_names = feature_names;
+  return d;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CSV
+
+Dataset load_csv(const std::string& path, const CsvOptions& options) {
+  if (options.header < -1 || options.header > 1)
+    throw ValueError(fmt::format("load_csv: header = {} must be -1 (detect), 0 (none) or 1 (yes)",
+                                 options.header));
+  if (options.label_column < -2)
+    throw ValueError(fmt::format("load_csv: label_column = {} must be -1 (last), -2 (none) or a "
+                                 "0-based column index", options.label_column));
+  if (options.delimiter == '"' || options.delimiter == '\n' || options.delimiter == '\r')
+    throw ValueError("load_csv: the delimiter cannot be a quote or a line end");
+
+  const std::string content = read_all("load_csv", path);
+  const std::vector<Line> lines = split_lines(content);
+  if (lines.empty()) throw IoError(fmt::format("load_csv: {}: file has no rows (only blank lines)", path));
+
+  const bool want_label = options.label_column != -2;
+  std::vector<std::string_view> first, cells;
+  split_cells(lines[0].text, options.delimiter, first);
+
+  // The scikit-learn layout: "n,features,class names...".
+  std::size_t sk_n = 0, sk_m = 0;
+  bool sklearn = first.size() >= 2 && is_count(first[0], sk_n) && is_count(first[1], sk_m) &&
+                 std::none_of(first.begin() + 2, first.end(), [](auto c) { return is_number(c); });
+  if (sklearn) {
+    if (lines.size() > 1) {
+      split_cells(lines[1].text, options.delimiter, cells);
+      sklearn = cells.size() == sk_m + (want_label ? 1 : 0) &&
+                (first.size() > 2 || cells.size() != first.size());
+    } else {
+      sklearn = sk_n == 0;
+    }
+  }
+  const bool all_numeric = std::all_of(first.begin(), first.end(), [](auto c) { return is_number(c); });
+  const bool header = options.header == 1 || (options.header == -1 && (sklearn || !all_numeric));
+
+  Dataset d;
+  std::vector<std::string> header_names;
+  if (header) {
+    if (sklearn) {
+      for (std::size_t i = 2; i < first.size(); ++i) d.class_names.emplace_back(first[i]);
+    } else {
+      for (auto c : first) header_names.emplace_back(c);
+    }
+  }
+  const std::size_t first_data = header ? 1 : 0;
+  const std::size_t n = lines.size() - first_data;
+  if (n == 0) throw IoError(fmt::format("load_csv: {}: no data rows after the header", path));
+
+  split_cells(lines[first_data].text, options.delimiter, cells);
+  const std::size_t cols = cells.size();
+  if (header && !sklearn && header_names.size() != cols)
+    throw ShapeError(fmt::format("load_csv: {}:{}: the header has {} columns but line {} has {}",
+                                 path, lines[0].number, header_names.size(),
+                                 lines[first_data].number, cols));
+  std::size_t label = cols;  // cols = none
+  if (want_label) {
+    label = options.label_column == -1 ? cols - 1 : static_cast<std::size_t>(options.label_column);
+    if (label >= cols)
+      throw ShapeError(fmt::format("load_csv: {}: label_column {} is out of range for {} columns",
+                                   path, options.label_column, cols));
+    if (cols < 2)
+      throw ShapeError(fmt::format("load_csv: {}: only one column, the label; no features left",
+                                   path));
+  }
+  const std::size_t m = want_label ? cols - 1 : cols;
+  if (header && sklearn) {
+    if (sk_n != n)
+      throw ShapeError(fmt::format("load_csv: {}: the header says {} rows but the file has {}",
+                                   path, sk_n, n));
+    if (sk_m != m)
+      throw ShapeError(fmt::format("load_csv: {}: the header says {} features but the rows have {}",
+                                   path, sk_m, m));
+  }
+  if (!header_names.empty())
+    for (std::size_t j = 0; j < cols; ++j)
+      if (j != label) d.feature_names.push_back(header_names[j]);
+
+  d.x = xt::xarray<double>::from_shape({n, m});
+  d.y = xt::xarray<double>::from_shape({want_label ? n : 0});
+  const std::size_t k = d.class_names.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const Line& line = lines[first_data + i];
+    split_cells(line.text, options.delimiter, cells);
+    if (cells.size() != cols)
+      throw ShapeError(fmt::format("load_csv: {}:{}: expected {} columns (as in line {}), found {}",
+                                   path, line.number, cols, lines[first_data].number, cells.size()));
+    double* row = d.x.data() + i * m;
+    for (std::size_t j = 0, f = 0; j < cols; ++j) {
+      const double v = parse_cell(path, cells[j], line.number, j + 1);
+      if (j == label) {
+        if (k > 0 && (v < 0 || v != std::floor(v) || v >= static_cast<double>(k)))
+          throw ValueError(fmt::format("load_csv: {}:{}:{}: label {} is not a class index in "
+                                       "[0, {}) of the header's class names",
+                                       path, line.number, j + 1, show_cell(cells[j]), k));
+        d.y.data()[i] = v;
+      } else {
+        row[f++] = v;
+      }
+    }
+  }
+  return d;
+}
+
+// ---------------------------------------------------------------------------------------------
+// IDX
+
+xt::xarray<double> load_idx_array(const std::string& path) {
+  const char* who = "load_idx";
+  const std::uint64_t file_size = checked_file_size(who, path);
+  const bool gz = is_gzip_file(path);
+  GzFile f = open_gz(who, path);
+
+  unsigned char magic[4];
+  const std::size_t got = gz_read(who, path, f.get(), magic, 4);
+  if (got == 0) throw IoError(fmt::format("{}: {}: file is empty", who, path));
+  if (got < 4) throw IoError(fmt::format("{}: {}: truncated: {} bytes, shorter than the 4-byte IDX magic", who, path, got));
+  const unsigned code = magic[2], ndims = magic[3];
+  const std::size_t tsize = idx_type_size(code);
+  if (magic[0] != 0 || magic[1] != 0 || tsize == 0 || ndims == 0)
+    throw IoError(fmt::format("{}: {}: not an IDX file: magic {:02x} {:02x} {:02x} {:02x}, expected "
+                              "00 00 <type 08/09/0b/0c/0d/0e> <dimensions >= 1>",
+                              who, path, magic[0], magic[1], magic[2], magic[3]));
+
+  std::vector<unsigned char> dims_raw(4 * ndims);
+  if (gz_read(who, path, f.get(), dims_raw.data(), dims_raw.size()) < dims_raw.size())
+    throw IoError(fmt::format("{}: {}: truncated in the header ({} dimensions announced)", who,
+                              path, ndims));
+  std::vector<std::size_t> shape(ndims);
+  std::uint64_t elements = 1;
+  bool too_big = false;
+  for (std::size_t i = 0; i < ndims; ++i) {
+    shape[i] = be32(&dims_raw[4 * i]);
+    if (shape[i] != 0 && elements > kMaxIdxElements / shape[i]) too_big = true;
+    else elements *= shape[i];
+  }
+  auto shape_s = [&] {
+    std::string s;
+    for (std::size_t i = 0; i < ndims; ++i) s += fmt::format("{}{}", i ? " x " : "", shape[i]);
+    return s;
+  };
+  if (too_big || elements > kMaxIdxElements)
+    throw IoError(fmt::format("{}: {}: header dimensions {} are absurd (more than 2^31 elements); "
+                              "the file is corrupt", who, path, shape_s()));
+  const std::uint64_t header_bytes = 4 + 4 * std::uint64_t(ndims);
+  const std::uint64_t data_bytes = elements * tsize;
+  if (!gz && data_bytes + header_bytes > file_size)
+    throw IoError(fmt::format("{}: {}: truncated: the header ({}) needs {} bytes of data but the "
+                              "file has {}", who, path, shape_s(), data_bytes,
+                              file_size - std::min(file_size, header_bytes)));
+  if (gz && data_bytes > file_size * kMaxDeflateRatio + 4096)
+    throw IoError(fmt::format("{}: {}: the header ({}) needs {} bytes of data, more than a "
+                              "{}-byte gzip file can hold; the file is corrupt or truncated",
+                              who, path, shape_s(), data_bytes, file_size));
+
+  xt::xarray<double> out = xt::xarray<double>::from_shape(shape);
+  // Decode in chunks so the raw bytes never need a second full-size buffer.
+  std::vector<unsigned char> buf(std::min<std::uint64_t>(data_bytes, std::uint64_t(1) << 20));
+  std::uint64_t done = 0;
+  double* dst = out.data();
+  while (done < data_bytes) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), data_bytes - done));
+    const std::size_t r = gz_read(who, path, f.get(), buf.data(), want);
+    if (r < want || r % tsize != 0)
+      throw IoError(fmt::format("{}: {}: truncated: the header ({}) needs {} bytes of data, the "
+                                "file ends after {}", who, path, shape_s(), data_bytes, done + r));
+    for (std::size_t p = 0; p < r; p += tsize) *dst++ = idx_value(code, buf.data() + p);
+    done += r;
+  }
+  unsigned char extra;
+  if (gz_read(who, path, f.get(), &extra, 1) != 0)
+    throw IoError(fmt::format("{}: {}: more data than the header ({}) describes; the file is "
+                              "corrupt or not IDX", who, path, shape_s()));
+  if (code == 0x0D || code == 0x0E)
+    for (std::size_t i = 0; i < out.size(); ++i)
+      if (!std::isfinite(out.data()[i]))
+        throw ValueError(fmt::format("{}: {}: NaN or Inf at element {}", who, path, i));
+  return out;
+}
+
+Dataset load_idx(const std::string& images_path, const std::string& labels_path) {
+  xt::xarray<double> images = load_idx_array(images_path);
+  xt::xarray<double> labels = load_idx_array(labels_path);
+  if (labels.dimension() != 1)
+    throw ShapeError(fmt::format("load_idx: {}: labels must be one-dimensional, got shape {}",
+                                 labels_path, shape_text(labels)));
+  if (images.shape()[0] != labels.shape()[0])
+    throw ValueError(fmt::format("load_idx: {} has {} images but {} has {} labels", images_path,
+                                 images.shape()[0], labels_path, labels.shape()[0]));
+  for (std::size_t i = 0; i < labels.size(); ++i)
+    if (labels(i) < 0 || labels(i) != std::floor(labels(i)))
+      throw ValueError(fmt::format("load_idx: {}: label {} at index {} is not a class index",
+                                   labels_path, labels(i), i));
+  const std::size_t n = images.shape()[0], w = row_width(images);
+  images.reshape({n, w});
+  Dataset d;
+  d.x = std::move(images);
+  d.y = std::move(labels);
+  return d;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Built-in data sets
+
+std::string data_dir() {
+  if (const char* e = std::getenv("AD_DATA_DIR"); e && *e) return e;
+  return AD_DATA_DIR;
+}
+
+namespace {
+
+std::string shipped_file(const char* who, const char* name) {
+  const std::string path = (fs::path(data_dir()) / name).string();
+  std::error_code ec;
+  if (!fs::exists(path, ec))
+    throw IoError(fmt::format("{}: {}: no such file; the data sets ship in the repository's data/ "
+                              "folder: set the environment variable AD_DATA_DIR to it", who, path));
+  return path;
+}
+
+}  // namespace
+
+Dataset load_digits() {
+  Dataset d = load_csv(shipped_file("load_digits", "digits.csv.gz"), {-1, ',', 0});
+  if (d.size() != 1797 || d.features() != 64)
+    throw IoError(fmt::format("load_digits: expected 1797 x 64, the file gives {} x {}", d.size(),
+                              d.features()));
+  for (int c = 0; c < 10; ++c) d.class_names.push_back(std::to_string(c));
+  for (int r = 0; r < 8; ++r)
+    for (int c = 0; c < 8; ++c) d.feature_names.push_back(fmt::format("pixel_{}_{}", r, c));
+  return d;
+}
+
+Dataset load_breast_cancer() {
+  Dataset d = load_csv(shipped_file("load_breast_cancer", "breast_cancer.csv"));
+  d.feature_names = {"mean radius", "mean texture", "mean perimeter", "mean area",
+                     "mean smoothness", "mean compactness", "mean concavity",
+                     "mean concave points", "mean symmetry", "mean fractal dimension",
+                     "radius error", "texture error", "perimeter error", "area error",
+                     "smoothness error", "compactness error", "concavity error",
+                     "concave points error", "symmetry error", "fractal dimension error",
+                     "worst radius", "worst texture", "worst perimeter", "worst area",
+                     "worst smoothness", "worst compactness", "worst concavity",
+                     "worst concave points", "worst symmetry", "worst fractal dimension"};
+  if (d.features() != d.feature_names.size())
+    throw IoError(fmt::format("load_breast_cancer: expected 30 features, the file gives {}", d.features()));
+  return d;
+}
+
+Dataset load_iris() {
+  Dataset d = load_csv(shipped_file("load_iris", "iris.csv"));
+  d.feature_names = {"sepal length (cm)", "sepal width (cm)", "petal length (cm)",
+                     "petal width (cm)"};
+  if (d.features() != 4)
+    throw IoError(fmt::format("load_iris: expected 4 features, the file gives {}", d.features()));
+  return d;
+}
+
+Dataset load_fashion_mnist(bool train) {
+  std::string dir = "/usr/share/datasets/fashion-mnist";
+  if (const char* e = std::getenv("AD_FASHION_MNIST_DIR"); e && *e) dir = e;
+  const std::string part = train ? "train" : "t10k";
+  const std::string images = (fs::path(dir) / (part + "-images-idx3-ubyte.gz")).string();
+  const std::string labels = (fs::path(dir) / (part + "-labels-idx1-ubyte.gz")).string();
+  for (const auto& p : {images, labels}) {
+    std::error_code ec;
+    if (!fs::exists(p, ec))
+      throw IoError(fmt::format("load_fashion_mnist: {}: no such file; install Debian's package "
+                                "dataset-fashion-mnist (sudo apt-get install dataset-fashion-mnist, "
+                                "as .ci/install-deps does) or set AD_FASHION_MNIST_DIR to a folder "
+                                "with the four Fashion-MNIST .gz files", p));
+  }
+  Dataset d = load_idx(images, labels);
+  d.class_names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  return d;
+}
+
+Dataset load_gates(const std::string& gate) {
+  static const std::vector<std::pair<std::string, std::array<int, 4>>> gates = {
+      {"xor", {0, 1, 1, 0}}, {"and", {0, 0, 0, 1}},  {"or", {0, 1, 1, 1}},
+      {"nand", {1, 1, 1, 0}}, {"nor", {1, 0, 0, 0}}, {"xnor", {1, 0, 0, 1}}};
+  for (const auto& [name, out] : gates) {
+    if (name != gate) continue;
+    Dataset d;
+    d.x = xt::xarray<double>{{0, 0}, {0, 1}, {1, 0}, {1, 1}};
+    d.y = xt::xarray<double>::from_shape({4});
+    for (std::size_t i = 0; i < 4; ++i) d.y(i) = out[i];
+    d.class_names = {"0", "1"};
+    d.feature_names = {"a", "b"};
+    return d;
+  }
+  std::string valid;
+  for (const auto& g : gates) valid += (valid.empty() ? "" : ", ") + g.first;
+  throw ValueError(fmt::format("load_gates: unknown gate '{}'; valid gates: {}", gate, valid));
+}
+
+std::vector<std::string> builtin_names() {
+  return {"digits", "breast-cancer", "iris", "fashion-mnist", "fashion-mnist-test",
+          "xor",    "and",           "or",   "nand",          "nor",
+          "xnor"};
+}
+
+Dataset load_builtin(const std::string& name) {
+  if (name == "digits") return load_digits();
+  if (name == "breast-cancer") return load_breast_cancer();
+  if (name == "iris") return load_iris();
+  if (name == "fashion-mnist") return load_fashion_mnist(true);
+  if (name == "fashion-mnist-test") return load_fashion_mnist(false);
+  for (const char* g : {"xor", "and", "or", "nand", "nor", "xnor"})
+    if (name == g) return load_gates(name);
+  throw ValueError(fmt::format("load_builtin: unknown data set '{}'; valid names: {}", name,
+                               fmt::join(builtin_names(), ", ")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Splitting and encoding
+
+Split train_test_split(const Dataset& d, double test_fraction, std::uint64_t seed, bool stratify) {
+  if (!(test_fraction > 0 && test_fraction < 1))
+    throw ValueError(fmt::format("train_test_split: test_fraction = {} must be in (0, 1)", test_fraction));
+  const std::size_t n = d.size();
+  // ceil as scikit-learn, forgiving the rounding error of n * f (0.7 * 10 = 7.000000000000001).
+  const auto n_test = static_cast<std::size_t>(std::ceil(static_cast<double>(n) * test_fraction - 1e-9));
+  if (n_test == 0 || n_test >= n)
+    throw ValueError(fmt::format("train_test_split: {} rows with test_fraction {} leave {} test "
+                                 "and {} train rows; both parts need at least one",
+                                 n, test_fraction, n_test, n - std::min(n, n_test)));
+  const std::vector<std::size_t> perm = Rng(seed).permutation(n);
+  std::vector<std::size_t> train, test;
+  train.reserve(n - n_test);
+  test.reserve(n_test);
+  if (!stratify) {
+    train.assign(perm.begin(), perm.begin() + static_cast<std::ptrdiff_t>(n - n_test));
+    test.assign(perm.begin() + static_cast<std::ptrdiff_t>(n - n_test), perm.end());
+  } else {
+    const std::vector<std::size_t> labels = d.labels();
+    const std::size_t k = *std::max_element(labels.begin(), labels.end()) + 1;
+    std::vector<std::size_t> count(k, 0);
+    for (std::size_t l : labels) ++count[l];
+    // Largest remainders: each class gets floor or ceil of its proportional share of n_test.
+    std::vector<std::size_t> quota(k);
+    std::vector<std::pair<std::size_t, std::size_t>> rem;  // (remainder numerator, class)
+    std::size_t given = 0;
+    for (std::size_t c = 0; c < k; ++c) {
+      quota[c] = count[c] * n_test / n;
+      given += quota[c];
+      rem.emplace_back(count[c] * n_test % n, c);
+    }
+    std::stable_sort(rem.begin(), rem.end(), [](auto a, auto b) { return a.first > b.first; });
+    for (std::size_t i = 0; given < n_test; ++i, ++given) ++quota[rem[i].second];
+    // Walk the permutation: a class's first quota rows go to test, the rest to train.
+    std::vector<std::size_t> taken(k, 0);
+    for (std::size_t r : perm) {
+      const std::size_t c = labels[r];
+      if (taken[c] < quota[c]) {
+        ++taken[c];
+        test.push_back(r);
+      } else {
+        train.push_back(r);
+      }
+    }
+  }
+  return {d.subset(train), d.subset(test)};
+}
+
+xt::xarray<double> one_hot(const std::vector<std::size_t>& labels, std::size_t classes) {
+  xt::xarray<double> out = xt::zeros<double>({labels.size(), classes});
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    if (labels[i] >= classes)
+      throw ValueError(fmt::format("one_hot: label {} at row {} is not below classes = {}",
+                                   labels[i], i, classes));
+    out(i, labels[i]) = 1.0;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scalers
+
+void StandardScaler::fit(const xt::xarray<double>& x) {
+  check_fit_input("StandardScaler::fit", x);
+  const std::size_t n = row_count(x), w = row_width(x);
+  const std::vector<std::size_t> shape = tail_shape(x);
+  mean = xt::zeros<double>(shape);
+  scale = xt::zeros<double>(shape);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < w; ++j) mean.data()[j] += x.data()[i * w + j];
+  for (std::size_t j = 0; j < w; ++j) mean.data()[j] /= static_cast<double>(n);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < w; ++j) {
+      const double c = x.data()[i * w + j] - mean.data()[j];
+      scale.data()[j] += c * c;
+    }
+  for (std::size_t j = 0; j < w; ++j) {
+    const double s = std::sqrt(scale.data()[j] / static_cast<double>(n));
+    // Zero variance, or only rounding noise around a constant (as scikit-learn decides it).
+    const double noise = 10 * std::numeric_limits<double>::epsilon() * std::abs(mean.data()[j]);
+    scale.data()[j] = (s == 0 || s < noise) ? 1.0 : s;
+  }
+}
+
+xt::xarray<double> StandardScaler::transform(const xt::xarray<double>& x) const {
+  if (mean.size() == 0 || mean.dimension() == 0)
+    throw ValueError("StandardScaler::transform: call fit (on the training data) first");
+  check_fitted("StandardScaler::transform", mean, x);
+  return apply_columns(x, mean, scale, [](double v, double m, double s) { return (v - m) / s; });
+}
+
+xt::xarray<double> StandardScaler::fit_transform(const xt::xarray<double>& x) {
+  fit(x);
+  return transform(x);
+}
+
+xt::xarray<double> StandardScaler::inverse_transform(const xt::xarray<double>& x) const {
+  if (mean.size() == 0 || mean.dimension() == 0)
+    throw ValueError("StandardScaler::inverse_transform: call fit (on the training data) first");
+  check_fitted("StandardScaler::inverse_transform", mean, x);
+  return apply_columns(x, mean, scale, [](double v, double m, double s) { return v * s + m; });
+}
+
+void MinMaxScaler::fit(const xt::xarray<double>& x) {
+  check_fit_input("MinMaxScaler::fit", x);
+  const std::size_t n = row_count(x), w = row_width(x);
+  const std::vector<std::size_t> shape = tail_shape(x);
+  min = xt::xarray<double>::from_shape(shape);
+  range = xt::xarray<double>::from_shape(shape);
+  for (std::size_t j = 0; j < w; ++j) {
+    double lo = x.data()[j], hi = x.data()[j];
+    for (std::size_t i = 1; i < n; ++i) {
+      lo = std::min(lo, x.data()[i * w + j]);
+      hi = std::max(hi, x.data()[i * w + j]);
+    }
+    min.data()[j] = lo;
+    range.data()[j] = hi > lo ? hi - lo : 1.0;
+  }
+}
+
+xt::xarray<double> MinMaxScaler::transform(const xt::xarray<double>& x) const {
+  if (min.size() == 0 || min.dimension() == 0)
+    throw ValueError("MinMaxScaler::transform: call fit (on the training data) first");
+  check_fitted("MinMaxScaler::transform", min, x);
+  return apply_columns(x, min, range, [](double v, double lo, double r) { return (v - lo) / r; });
+}
+
+xt::xarray<double> MinMaxScaler::fit_transform(const xt::xarray<double>& x) {
+  fit(x);
+  return transform(x);
+}
+
+xt::xarray<double> MinMaxScaler::inverse_transform(const xt::xarray<double>& x) const {
+  if (min.size() == 0 || min.dimension() == 0)
+    throw ValueError("MinMaxScaler::inverse_transform: call fit (on the training data) first");
+  check_fitted("MinMaxScaler::inverse_transform", min, x);
+  return apply_columns(x, min, range, [](double v, double lo, double r) { return v * r + lo; });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Minibatches
+
+template <class T>
+void gather_rows(const xt::xarray<double>& x, const std::vector<std::size_t>& idx,
+                 std::size_t begin, std::size_t end, xt::xarray<T>& out) {
+  if (x.dimension() == 0)
+    throw ShapeError("gather_rows: x is 0-d; expected (n, features)");
+  if (begin > end || end > idx.size())
+    throw ShapeError(fmt::format("gather_rows: range [{}, {}) is not within the {} indices", begin,
+                                 end, idx.size()));
+  const std::size_t n = x.shape()[0], w = row_width(x), rows = end - begin;
+  bool same = out.dimension() == x.dimension() && out.shape()[0] == rows;
+  for (std::size_t i = 1; same && i < x.dimension(); ++i) same = out.shape()[i] == x.shape()[i];
+  if (!same) {
+    std::vector<std::size_t> shape(x.shape().begin(), x.shape().end());
+    shape[0] = rows;
+    out.resize(shape);
+  }
+  T* dst = out.data();
+  for (std::size_t i = begin; i < end; ++i) {
+    const std::size_t r = idx[i];
+    if (r >= n)
+      throw ShapeError(fmt::format("gather_rows: index {} (at position {}) out of range for {} rows",
+                                   r, i, n));
+    const double* src = x.data() + r * w;
+    for (std::size_t j = 0; j < w; ++j) *dst++ = static_cast<T>(src[j]);
+  }
+}
+
+template void gather_rows<float>(const xt::xarray<double>&, const std::vector<std::size_t>&,
+                                 std::size_t, std::size_t, xt::xarray<float>&);
+template void gather_rows<double>(const xt::xarray<double>&, const std::vector<std::size_t>&,
+                                  std::size_t, std::size_t, xt::xarray<double>&);
+
+}  // namespace ad::nn
