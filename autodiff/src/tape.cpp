@@ -105,6 +105,12 @@ detail::Node<T>& Tape<T>::push(const char* op) {
 }
 
 namespace {
+// "NaN", "inf" or "-inf", for anomaly messages.
+template <class T>
+std::string non_finite(T v) {
+  return std::isnan(v) ? std::string("NaN") : fmt::format("{}", v);
+}
+
 template <class T>
 void copy_into(xt::xarray<T>& dst, const xt::xarray<T>& src) {
   if (dst.dimension() != src.dimension() ||
@@ -163,7 +169,7 @@ void Tape<T>::after_forward(std::uint32_t id) {
     if (!std::isfinite(v.data()[i]))
       throw ValueError(fmt::format("anomaly: forward of {} (node {}) produced {} at flat index {} "
                                    "of shape {}",
-                                   n.op, id, v.data()[i], i, shape_str(v.shape())));
+                                   n.op, id, non_finite(v.data()[i]), i, shape_str(v.shape())));
 }
 
 template <class T>
@@ -175,7 +181,7 @@ void Tape<T>::after_backward(const detail::Node<T>& n) {
       if (!std::isfinite(in.grad.data()[i]))
         throw ValueError(fmt::format("anomaly: backward of {} (node {}) produced {} in the adjoint "
                                      "of its input {} ({}, node {})",
-                                     n.op, &n - nodes_.data(), in.grad.data()[i], k, in.op,
+                                     n.op, &n - nodes_.data(), non_finite(in.grad.data()[i]), k, in.op,
                                      n.in[k]));
   }
 }

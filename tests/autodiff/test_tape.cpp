@@ -1,0 +1,217 @@
+// The tape itself: sweeps, grad() visiting only what it must, no_grad and detach, clear() and
+// stale handles, errors that name the op and shapes, anomaly mode, and a two-layer network
+// against hand-derived backprop.
+#include <ad/ops.hpp>
+
+#include <doctest/doctest.h>
+#include <xtensor-blas/xlinalg.hpp>
+#include <xtensor/xmath.hpp>
+#include <xtensor/xrandom.hpp>
+
+#include <string>
+#include <thread>
+
+using ad::Tape;
+using ad::Var;
+using Arr = xt::xarray<double>;
+
+namespace {
+double max_abs(const Arr& a, const Arr& b) {
+  REQUIRE(a.shape() == b.shape());
+  return xt::amax(xt::abs(a - b))();
+}
+template <class F>
+std::string message_of(F&& f) {
+  try {
+    f();
+  } catch (const ad::Error& e) {
+    return e.what();
+  }
+  return "(no exception)";
+}
+}  // namespace
+
+TEST_CASE("tape: shape mismatches name the op and both shapes") {
+  Tape<double> t;
+  auto a = t.variable(Arr(xt::zeros<double>({3, 4})));
+  auto b = t.variable(Arr(xt::zeros<double>({2, 5})));
+  auto c = t.variable(Arr(xt::zeros<double>({3})));
+  CHECK_THROWS_AS(ad::matmul(a, b), ad::ShapeError);
+  CHECK(message_of([&] { ad::matmul(a, b); }) == "matmul: inner dimensions differ: (3, 4) @ (2, 5)");
+  CHECK(message_of([&] { a + b; }) == "add: shapes (3, 4) and (2, 5) do not broadcast (axis 1: 4 vs 5)");
+  CHECK(message_of([&] { a * c; }) == "mul: shapes (3, 4) and (3,) do not broadcast (axis 1: 4 vs 3)");
+  CHECK(message_of([&] { ad::sum(a, 2); }) == "sum: axis 2 is out of range for shape (3, 4)");
+  CHECK(message_of([&] { ad::softmax(a, -3); }) == "softmax: axis -3 is out of range for shape (3, 4)");
+  CHECK(message_of([&] { ad::reshape(a, {5, -1}); }) == "reshape: cannot view (3, 4) (12 entries) as (5, -1)");
+  CHECK(message_of([&] { ad::pick(a, {0, 1}); }) == "pick: needs a (n, k) matrix and n labels, got shape (3, 4) and 2 labels");
+  CHECK(message_of([&] { ad::pick(a, {0, 1, 4}); }) == "pick: label 4 at row 2 is out of range for 4 classes");
+  CHECK(message_of([&] { t.backward(a); }).find("backward: the output has shape (3, 4)") == 0);
+  // the tape stays usable after errors
+  auto y = ad::sum(a * 2.0);
+  t.backward(y);
+  CHECK(a.grad() == Arr(xt::ones<double>({3, 4}) * 2.0));
+}
+
+TEST_CASE("tape: stale handles and handles of two tapes throw TapeError") {
+  Tape<double> t1, t2;
+  auto x = t1.variable(2.0);
+  auto z = t2.variable(3.0);
+  CHECK(message_of([&] { x + z; }).find("add: the operands belong to different tapes") == 0);
+  t1.clear();
+  CHECK_THROWS_AS(x.value(), ad::TapeError);
+  CHECK(message_of([&] { ad::exp(x); }).find("exp: handle to node 0 is stale") == 0);
+  // a new node now sits at the same id: the old handle must still be refused
+  auto w = t1.variable(5.0);
+  CHECK(w.id() == x.id());
+  CHECK_THROWS_AS(x * 2.0, ad::TapeError);
+  CHECK(w.item() == 5.0);
+  Var<double> empty;
+  CHECK_THROWS_AS(empty.value(), ad::TapeError);
+}
+
+TEST_CASE("tape: adjoints accumulate, grad() visits only nodes between inputs and output") {
+  Tape<double> t;
+  auto x = t.variable(3.0);
+  auto y = t.variable(-2.0);
+  auto ey = ad::exp(y);              // leads to f, but only from y
+  auto f = x * x * y + x * ey;       // x used three times
+  auto g = t.grad(f, {x});
+  // df/dx = 2 x y + e^y
+  CHECK(g[0]() == doctest::Approx(2 * 3.0 * -2.0 + std::exp(-2.0)).epsilon(1e-15));
+  CHECK_FALSE(t.node(ey.id()).has_grad);  // not between x and f: never visited
+  CHECK_FALSE(t.node(y.id()).has_grad);
+  auto both = t.grad(f, {y, x});
+  CHECK(both[0]() == doctest::Approx(9.0 + 3.0 * std::exp(-2.0)).epsilon(1e-15));
+  CHECK(both[1]() == g[0]());
+  // backward() fills every variable's adjoint, and a second sweep starts again from zero
+  t.backward(f);
+  t.backward(f);
+  CHECK(x.grad()() == doctest::Approx(g[0]()).epsilon(1e-15));
+  CHECK(y.grad()() == doctest::Approx(both[0]()).epsilon(1e-15));
+  // an input that does not reach the output gets a zero gradient
+  auto lonely = t.variable(Arr{1.0, 2.0});
+  auto z = t.grad(f, {lonely});
+  CHECK(z[0] == Arr{0.0, 0.0});
+}
+
+TEST_CASE("tape: no_grad and detach stop the gradient") {
+  Tape<double> t;
+  auto x = t.variable(2.0);
+  Var<double> c;
+  {
+    ad::NoGradGuard guard;
+    CHECK_FALSE(ad::grad_enabled());
+    c = x * x;  // recorded as a value only
+  }
+  CHECK(ad::grad_enabled());
+  CHECK_FALSE(c.requires_grad());
+  auto d = ad::detach(x * 3.0);
+  CHECK_FALSE(d.requires_grad());
+  CHECK(d.item() == 6.0);
+  auto f = x * c + x * d + x;  // df/dx = c + d + 1 with c, d constant
+  t.backward(f);
+  CHECK(x.grad()() == 4.0 + 6.0 + 1.0);
+  auto k = t.constant(Arr{1.0, 2.0});
+  CHECK_FALSE(k.requires_grad());
+}
+
+TEST_CASE("tape: a vector-Jacobian product with a seed") {
+  Tape<double> t;
+  auto x = t.variable(Arr{1.0, 2.0, 3.0});
+  auto y = x * x;  // J = diag(2x)
+  t.backward(y, Arr{1.0, 10.0, 100.0});
+  CHECK(x.grad() == Arr{2.0, 40.0, 600.0});
+  CHECK_THROWS_AS(t.backward(y, Arr{1.0}), ad::ShapeError);
+}
+
+TEST_CASE("tape: anomaly mode names the first op that produced NaN or Inf") {
+  Tape<double> t;
+  t.set_anomaly_mode(true);
+  auto x = t.variable(Arr{1.0, -1.0});
+  auto ok = ad::exp(x);
+  CHECK(ok.size() == 2);
+  CHECK(message_of([&] { ad::log(x); }).find("anomaly: forward of log (node 2) produced NaN at flat index 1") == 0);
+  t.clear();
+  auto z = t.variable(Arr{0.0, 4.0});
+  auto s = ad::sqrt(z);  // finite forward, infinite derivative at 0
+  CHECK(message_of([&] { t.backward(ad::sum(s)); }).find("anomaly: backward of sqrt (node 1) produced inf") == 0);
+  t.set_anomaly_mode(false);
+  t.clear();
+  auto w = t.variable(Arr{-1.0});
+  CHECK(std::isnan(ad::log(w).value()(0)));  // without anomaly mode NaN propagates silently
+}
+
+TEST_CASE("tape: clear() keeps memory and the same recording reuses it") {
+  Tape<double> t;
+  Arr w0 = xt::random::randn<double>({20, 10});
+  auto record = [&] {
+    t.clear();
+    auto x = t.constant(Arr(xt::ones<double>({8, 20})));
+    auto w = t.parameter(w0);
+    auto y = ad::mean(ad::tanh(ad::matmul(x, w)));
+    t.backward(y);
+    return t.memory_bytes();
+  };
+  const std::size_t first = record();
+  CHECK(first > 0);
+  for (int i = 0; i < 100; ++i) CHECK(record() == first);
+}
+
+TEST_CASE("tape: two-layer network against hand-derived backprop") {
+  // matmul + bias + sigmoid + matmul + bias + softmax + mean cross-entropy, batch of 7
+  xt::random::seed(42);
+  const std::size_t n = 7, d = 5, h = 4, k = 3;
+  Arr X = xt::random::randn<double>({n, d});
+  Arr W1 = xt::random::randn<double>({d, h}) * 0.5, b1 = xt::random::randn<double>({h});
+  Arr W2 = xt::random::randn<double>({h, k}) * 0.5, b2 = xt::random::randn<double>({k});
+  Arr Y = xt::zeros<double>({n, k});
+  for (std::size_t i = 0; i < n; ++i) Y(i, (i * 2) % k) = 1;
+
+  Tape<double> t;
+  auto x = t.constant(X), y = t.constant(Y);
+  auto w1 = t.variable(W1), c1 = t.variable(b1), w2 = t.variable(W2), c2 = t.variable(b2);
+  auto ah = ad::sigmoid(ad::matmul(x, w1) + c1);
+  auto p = ad::softmax(ad::matmul(ah, w2) + c2, 1);
+  auto loss = -ad::mean(ad::sum(y * ad::log(p), 1));
+  t.backward(loss);
+
+  // by hand, with xtensor-blas
+  Arr zh = xt::linalg::dot(X, W1) + b1;
+  Arr a_h = 1.0 / (1.0 + xt::exp(-zh));
+  Arr zo = xt::linalg::dot(a_h, W2) + b2;
+  Arr eo = xt::exp(zo);
+  Arr so = xt::sum(eo, {1}, xt::keep_dims);
+  Arr a_out = eo / so;
+  const double loss_ref = -xt::sum(Y * xt::log(a_out))() / n;
+  Arr delta_out = (a_out - Y) / double(n);
+  Arr delta_h = xt::linalg::dot(delta_out, xt::transpose(W2)) * a_h * (1.0 - a_h);
+  Arr dW2 = xt::linalg::dot(xt::transpose(a_h), delta_out), db2 = xt::sum(delta_out, {0});
+  Arr dW1 = xt::linalg::dot(xt::transpose(X), delta_h), db1 = xt::sum(delta_h, {0});
+
+  CHECK(loss.item() == doctest::Approx(loss_ref).epsilon(1e-13));
+  CHECK(max_abs(w2.grad(), dW2) < 1e-10);
+  CHECK(max_abs(c2.grad(), db2) < 1e-10);
+  CHECK(max_abs(w1.grad(), dW1) < 1e-10);
+  CHECK(max_abs(c1.grad(), db1) < 1e-10);
+  CHECK(xt::amax(xt::abs(dW1))() > 1e-3);  // the comparison is not between zeros
+}
+
+TEST_CASE("tape: separate tapes on separate threads give the single-threaded results") {
+  auto work = [](double seed, double* out) {
+    Tape<double> t;
+    for (int step = 0; step < 200; ++step) {
+      t.clear();
+      auto x = t.variable(Arr{seed, seed + 1, seed + 2});
+      t.backward(ad::sum(ad::tanh(x * x) * x));
+      out[0] += x.grad()(1);
+    }
+  };
+  double single[2] = {0, 0}, threaded[2] = {0, 0};
+  work(0.1, &single[0]);
+  work(0.7, &single[1]);
+  std::thread a(work, 0.1, &threaded[0]), b(work, 0.7, &threaded[1]);
+  a.join();
+  b.join();
+  CHECK(single[0] == threaded[0]);
+  CHECK(single[1] == threaded[1]);
+}
