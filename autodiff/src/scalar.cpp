@@ -237,12 +237,6 @@ std::string ScalarTape::print() const {
       if (j) inputs += ", ";
       inputs += fmt::format("#{} ({})", args_.data()[off + j], num(partials_.data()[off + j]));
     }
-    if (k == 1 && (detail::kind(code) == ScalarOp::add || detail::kind(code) == ScalarOp::sub ||
-                   detail::kind(code) == ScalarOp::mul || detail::kind(code) == ScalarOp::div ||
-                   detail::kind(code) == ScalarOp::pow || detail::kind(code) == ScalarOp::min ||
-                   detail::kind(code) == ScalarOp::max || detail::kind(code) == ScalarOp::atan2 ||
-                   detail::kind(code) == ScalarOp::hypot))
-      inputs += ", const";
     const std::string value = keep_values_ ? num(values_.data()[i]) : std::string("-");
     const std::string adj = i < swept_ ? num(adjoints_.data()[i]) : std::string("-");
     out += fmt::format("{:>4}  {:<9} {:<30} {:>14} {:>14}\n", i, op, inputs, value, adj);

@@ -190,7 +190,8 @@ class ScalarTape {
   /// Bytes currently reserved by all buffers, adjoints included.
   std::size_t capacity_bytes() const noexcept;
 
-  /// One line per node: id, op, inputs with their local partials, value, adjoint.
+  /// One line per node: id, op, inputs with their local partials, value, adjoint. A binary op
+  /// with a plain-number operand, or with one node on both sides (x * x), shows one input.
   /// `names` relabels variables by creation order (else the names given to variable()).
   std::string print() const;
   /// The graph in Graphviz DOT: nodes labelled by op, value and adjoint; edges by partials.
