@@ -196,7 +196,7 @@ template <class T>
 Var<T> Trainer<T>::loss_on(Tape<T>& tape, const xt::xarray<T>& xb, const xt::xarray<T>& yb) {
   Plan<T> plan = make_plan(model_, loss_);
   Var<T> out = forward(model_, plan, tape.constant(xb));
-  last_output_ = &out.value();
+  last_output_ = out;
   Var<T> loss = data_loss(plan, out, yb, labels_);
   if (l2_ > 0) loss = add(loss, l2_penalty(tape, params_, l2_));
   if (l1_ > 0) loss = add(loss, l1_penalty(tape, params_, l1_));

@@ -85,7 +85,7 @@ class Trainer {
   /// Records forward + loss on `tape` without stepping (used by step and by gradient checks).
   Var<T> loss_on(Tape<T>& tape, const xt::xarray<T>& xb, const xt::xarray<T>& yb);
   /// The model's output of the last step (logits when the final softmax/sigmoid was fused).
-  const xt::xarray<T>& last_output() const { return *last_output_; }
+  const xt::xarray<T>& last_output() const { return last_output_.value(); }
   bool output_is_logits() const { return fused_; }
 
   double clip_norm = 0, clip_value = 0;
@@ -101,7 +101,7 @@ class Trainer {
   std::vector<std::size_t> labels_;
   Tape<T> tapes_[2];
   std::size_t full_rows_ = 0;
-  const xt::xarray<T>* last_output_ = nullptr;
+  Var<T> last_output_;
 };
 
 template <class T>
