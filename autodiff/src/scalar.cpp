@@ -145,14 +145,26 @@ void ScalarTape::backward(const Real& y) {
   std::size_t off = n_args_;
   std::size_t i = n;
   while (i > static_cast<std::size_t>(y.id_) + 1) off -= detail::arity(ops[--i]);
-  // The reverse sweep: one loop, newest node first.
+  // The reverse sweep: one loop, newest node first. A contribution to the node just below
+  // (the common case in a chain of ops) is carried in a register instead of memory, which
+  // takes a store-to-load round trip off the critical path.
+  double carry = 0.0;
   while (i-- > 0) {
     const unsigned k = detail::arity(ops[i]);
     off -= k;
-    const double g = adj[i];
+    const double g = adj[i] + carry;
+    carry = 0.0;
+    adj[i] = g;
     if (k == 0 || g == 0.0) continue;  // a variable, or no adjoint reached this node
-    adj[args[off]] = madd(partials[off], g, adj[args[off]]);
-    if (k == 2) adj[args[off + 1]] = madd(partials[off + 1], g, adj[args[off + 1]]);
+    const std::size_t below = i - 1;
+    const std::uint32_t a0 = args[off];
+    if (a0 == below) carry = partials[off] * g;
+    else adj[a0] += partials[off] * g;
+    if (k == 2) {
+      const std::uint32_t a1 = args[off + 1];
+      if (a1 == below) carry += partials[off + 1] * g;
+      else adj[a1] += partials[off + 1] * g;
+    }
   }
   swept_ = n;
 }

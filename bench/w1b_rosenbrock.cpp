@@ -1,0 +1,125 @@
+// W1b — one scalar function, many variables (definition: bench/README.md).
+//
+// Extended Rosenbrock f(x) = sum_{i=0}^{n-2} 100 (x[i+1] - x[i]^2)^2 + (1 - x[i])^2, n = 10,000.
+// Repetition r = 0 .. 199 uses x = (-1.2, 1, -1.2, 1, ...) + 1e-4 r. One recording per gradient.
+// Timed: recording + sweep + reading the gradient (filling x is not); the plain double f and the
+// hand-derived gradient (the floor) are timed the same way, in this process.
+//
+// Last line: key=value figures (ms per gradient, ratios, tape bytes per op, max error).
+#include <ad/scalar.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+struct Stats {
+  double median, min, max;
+};
+
+Stats stats(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return {v[v.size() / 2], v.front(), v.back()};
+}
+
+volatile double sink;
+
+double rosenbrock(const std::vector<double>& x) {
+  double f = 0;
+  for (std::size_t i = 0; i + 1 < x.size(); ++i) {
+    const double t = x[i + 1] - x[i] * x[i], u = 1.0 - x[i];
+    f += 100.0 * (t * t) + u * u;
+  }
+  return f;
+}
+
+// The floor: f and its gradient written by hand.
+double rosenbrock_grad(const std::vector<double>& x, std::vector<double>& g) {
+  double f = 0;
+  std::fill(g.begin(), g.end(), 0.0);
+  for (std::size_t i = 0; i + 1 < x.size(); ++i) {
+    const double t = x[i + 1] - x[i] * x[i], u = 1.0 - x[i];
+    f += 100.0 * (t * t) + u * u;
+    g[i] += -400.0 * x[i] * t - 2.0 * u;
+    g[i + 1] += 200.0 * t;
+  }
+  return f;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::size_t n = 10'000;
+  const int reps = argc > 1 ? std::max(1, std::atoi(argv[1])) : 200;
+  std::vector<double> x(n), g(n), g_ref(n);
+  std::vector<ad::Real> xv(n);
+  ad::ScalarTape tape;
+
+  std::vector<double> t_plain, t_floor, t_ad;
+  double max_err = 0;
+  std::size_t nodes = 0, inputs = 0, recorded_bytes = 0, capacity_bytes = 0;
+  for (int r = 0; r < reps; ++r) {
+    for (std::size_t i = 0; i < n; ++i) x[i] = (i % 2 == 0 ? -1.2 : 1.0) + 1e-4 * r;
+
+    auto t0 = Clock::now();
+    sink = rosenbrock(x);
+    t_plain.push_back(seconds_since(t0));
+
+    t0 = Clock::now();
+    sink = rosenbrock_grad(x, g_ref);
+    t_floor.push_back(seconds_since(t0));
+
+    t0 = Clock::now();
+    tape.clear();
+    for (std::size_t i = 0; i < n; ++i) xv[i] = tape.variable(x[i]);
+    ad::Real f = 0.0;
+    for (std::size_t i = 0; i + 1 < n; ++i) {
+      ad::Real t = xv[i + 1] - xv[i] * xv[i], u = 1.0 - xv[i];
+      f += 100.0 * (t * t) + u * u;
+    }
+    tape.backward(f);
+    tape.variable_adjoints(g);
+    t_ad.push_back(seconds_since(t0));
+    sink = f.value();
+
+    for (std::size_t i = 0; i < n; ++i) max_err = std::max(max_err, std::fabs(g[i] - g_ref[i]));
+    nodes = tape.size();
+    inputs = tape.input_count();
+    recorded_bytes = tape.recorded_bytes();
+    capacity_bytes = tape.capacity_bytes();
+  }
+
+  const Stats p = stats(t_plain), h = stats(t_floor), a = stats(t_ad);
+  const double bytes_per_op = static_cast<double>(recorded_bytes) / static_cast<double>(nodes);
+  const double with_adjoint = bytes_per_op + sizeof(double);
+  fmt::print("W1b: extended Rosenbrock n = {}, {} gradients (median [min, max] microseconds)\n", n,
+             reps);
+  fmt::print("  plain f             {:9.1f} [{:.1f}, {:.1f}]\n", p.median * 1e6, p.min * 1e6,
+             p.max * 1e6);
+  fmt::print("  hand-written grad   {:9.1f} [{:.1f}, {:.1f}]\n", h.median * 1e6, h.min * 1e6,
+             h.max * 1e6);
+  fmt::print("  scalar tape         {:9.1f} [{:.1f}, {:.1f}]\n", a.median * 1e6, a.min * 1e6,
+             a.max * 1e6);
+  fmt::print("  tape: {} nodes ({} variables), {} (id, partial) inputs, {} bytes recorded, {} "
+             "bytes reserved incl. adjoints\n",
+             nodes, n, inputs, recorded_bytes, capacity_bytes);
+  fmt::print(
+      "workload=W1b n={} reps={} ms_per_grad={:.4f} ms_per_grad_min={:.4f} "
+      "ms_per_grad_max={:.4f} ms_plain={:.4f} ratio_to_plain={:.2f} ms_analytic={:.4f} "
+      "analytic_ratio={:.2f} tape_bytes_per_op={:.2f} tape_bytes_per_op_with_adjoint={:.2f} "
+      "nodes={} max_err={:.3g}\n",
+      n, reps, a.median * 1e3, a.min * 1e3, a.max * 1e3, p.median * 1e3, a.median / p.median,
+      h.median * 1e3, h.median / p.median, bytes_per_op, with_adjoint, nodes, max_err);
+  return 0;
+}
