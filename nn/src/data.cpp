@@ -263,7 +263,17 @@ std::size_t row_width(const xt::xarray<double>& a) {
 }
 
 std::vector<std::size_t> tail_shape(const xt::xarray<double>& a) {
-  return std::vector<std::size_t>(a.shape().begin() + (a.dimension() ? 1 : 0), a.shape().end());
+  std::vector<std::size_t> s;
+  for (std::size_t i = 1; i < a.dimension(); ++i) s.push_back(a.shape()[i]);
+  return s;
+}
+
+/// Shape of per-column statistics: x.shape[1:], or (1,) for (n,) data (a 0-d array would look
+/// like an unfitted scaler).
+std::vector<std::size_t> stat_shape(const xt::xarray<double>& x) {
+  std::vector<std::size_t> s = tail_shape(x);
+  if (s.empty()) s.push_back(1);
+  return s;
 }
 
 std::string shape_text(const xt::xarray<double>& a) {
@@ -287,7 +297,7 @@ void check_fitted(const char* who, const xt::xarray<double>& stat, const xt::xar
   if (x.dimension() == 0)
     throw ShapeError(fmt::format("{}: expected (n, features) data, got a 0-d array", who));
   const std::vector<std::size_t> want(stat.shape().begin(), stat.shape().end());
-  if (tail_shape(x) != want)
+  if (stat_shape(x) != want)
     throw ShapeError(fmt::format("{}: data of shape {} does not match the fitted statistics of "
                                  "shape {}; transform data with the columns the scaler was fit on",
                                  who, shape_text(x), shape_text(stat)));
@@ -746,7 +756,7 @@ xt::xarray<double> one_hot(const std::vector<std::size_t>& labels, std::size_t c
 void StandardScaler::fit(const xt::xarray<double>& x) {
   check_fit_input("StandardScaler::fit", x);
   const std::size_t n = row_count(x), w = row_width(x);
-  const std::vector<std::size_t> shape = tail_shape(x);
+  const std::vector<std::size_t> shape = stat_shape(x);
   mean = xt::zeros<double>(shape);
   scale = xt::zeros<double>(shape);
   for (std::size_t i = 0; i < n; ++i)
@@ -787,7 +797,7 @@ xt::xarray<double> StandardScaler::inverse_transform(const xt::xarray<double>& x
 void MinMaxScaler::fit(const xt::xarray<double>& x) {
   check_fit_input("MinMaxScaler::fit", x);
   const std::size_t n = row_count(x), w = row_width(x);
-  const std::vector<std::size_t> shape = tail_shape(x);
+  const std::vector<std::size_t> shape = stat_shape(x);
   min = xt::xarray<double>::from_shape(shape);
   range = xt::xarray<double>::from_shape(shape);
   for (std::size_t j = 0; j < w; ++j) {
