@@ -66,12 +66,12 @@ struct FitOptions {
                                      // validation loss (training loss if there is no validation)
   double min_delta = 0;              // an improvement must exceed this
   bool restore_best = true;          // on early stop (or at the end), restore the best weights
-  LrSchedule schedule;               // optimizer lr = schedule.at(initial lr, epoch - 1)
+  LrSchedule schedule{};             // optimizer lr = schedule.at(initial lr, epoch - 1)
   double clip_norm = 0;              // > 0: clip_grad_norm every step
   double clip_value = 0;             // > 0: clip_grad_value every step
   int verbose = 1;                   // 0 silent; 1 a line per epoch on stderr (a live bar on a terminal)
   std::size_t print_every = 1;       // with verbose = 1: print every this many epochs (and the last)
-  std::function<bool(const EpochStats&)> on_epoch;  // called after each epoch; false stops training
+  std::function<bool(const EpochStats&)> on_epoch{};  // called after each epoch; false stops training
 };
 
 /// One optimization step at a time, allocation-free after warm-up.
