@@ -8,6 +8,20 @@
 
 namespace ad {
 
+Shape unravel_index(std::size_t flat, const Shape& shape) {
+  std::size_t size = 1;
+  for (auto n : shape) size *= n;
+  if (flat >= size)
+    throw ValueError(fmt::format("unravel_index: flat index {} is out of range for shape {} ({} entries)",
+                                 flat, shape_str(shape), size));
+  Shape idx(shape.size());
+  for (std::size_t d = shape.size(); d-- > 0;) {
+    idx[d] = flat % shape[d];
+    flat /= shape[d];
+  }
+  return idx;
+}
+
 double evaluate(const TensorFunction& f, const std::vector<xt::xarray<double>>& inputs) {
   Tape<double> t;
   NoGradGuard ng;
@@ -75,6 +89,7 @@ GradcheckEntry compare_gradients(const std::string& name, const xt::xarray<doubl
     }
     if (!(excess <= 1)) e.ok = false;
   }
+  if (actual.size() > 0) e.worst_at = unravel_index(e.worst_index, e.shape);
   return e;
 }
 
@@ -95,7 +110,7 @@ std::string GradcheckResult::report() const {
                               "max abs err", "max rel err", "worst", "engine", "numeric", "verdict");
   for (const auto& e : inputs)
     s += fmt::format("{:<12} {:<12} {:>12.3e} {:>12.3e} {:>8} {:>14.6e} {:>14.6e}  {}\n", e.name,
-                     shape_str(e.shape), e.max_abs_error, e.max_rel_error, e.worst_index,
+                     shape_str(e.shape), e.max_abs_error, e.max_rel_error, shape_str(e.worst_at),
                      e.engine_at_worst, e.numeric_at_worst, e.ok ? "ok" : "FAIL");
   return s;
 }

@@ -35,6 +35,7 @@ struct GradcheckEntry {
   double max_abs_error = 0;      // max |engine - finite difference|
   double max_rel_error = 0;      // max |engine - fd| / max(|fd|, tiny)
   std::size_t worst_index = 0;   // flat index of the worst entry (by the pass criterion)
+  Shape worst_at;                // the same entry as a multi-index, e.g. (2, 0)
   double engine_at_worst = 0, numeric_at_worst = 0;
   bool ok = true;
 };
@@ -45,6 +46,10 @@ struct GradcheckResult {
   /// A table: one row per input with its errors, worst entry and verdict.
   std::string report() const;
 };
+
+/// The multi-index of entry `flat` of a row-major array of the given shape: (5, (2, 3)) -> (1, 2).
+/// ValueError if flat is out of range.
+Shape unravel_index(std::size_t flat, const Shape& shape);
 
 /// The function's value at `inputs` (no gradient recorded).
 double evaluate(const TensorFunction& f, const std::vector<xt::xarray<double>>& inputs);
