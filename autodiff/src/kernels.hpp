@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <type_traits>
 
 namespace ad::detail {
 
@@ -101,11 +102,22 @@ struct Broadcast {
     }
     const std::size_t inner = shape[rank - 1];
     const std::ptrdiff_t ja = sa[rank - 1], jb = sb[rank - 1];
+    // the innermost loop with compile-time strides in the common cases, so it vectorizes
+    auto row = [&](std::size_t io, std::ptrdiff_t ia, std::ptrdiff_t ib, auto JA, auto JB) {
+      const std::ptrdiff_t sa_ = JA < 0 ? ja : JA, sb_ = JB < 0 ? jb : JB;
+      for (std::size_t j = 0; j < inner; ++j)
+        f(io + j, ia + static_cast<std::ptrdiff_t>(j) * sa_, ib + static_cast<std::ptrdiff_t>(j) * sb_);
+    };
+    using One = std::integral_constant<std::ptrdiff_t, 1>;
+    using Zero = std::integral_constant<std::ptrdiff_t, 0>;
+    using Any = std::integral_constant<std::ptrdiff_t, -1>;
     std::array<std::size_t, kMaxRank> idx{};
     std::ptrdiff_t ia = 0, ib = 0;
     for (std::size_t io = 0; io < size; io += inner) {
-      for (std::size_t j = 0; j < inner; ++j)
-        f(io + j, ia + static_cast<std::ptrdiff_t>(j) * ja, ib + static_cast<std::ptrdiff_t>(j) * jb);
+      if (ja == 1 && jb == 1) row(io, ia, ib, One{}, One{});
+      else if (ja == 1 && jb == 0) row(io, ia, ib, One{}, Zero{});
+      else if (ja == 0 && jb == 1) row(io, ia, ib, Zero{}, One{});
+      else row(io, ia, ib, Any{}, Any{});
       for (int d = rank - 2; d >= 0; --d) {
         ia += sa[d];
         ib += sb[d];

@@ -5,6 +5,7 @@
 #include <ad/ops.hpp>
 
 #include "kernels.hpp"
+#include "simd.hpp"
 
 #include <cmath>
 
@@ -51,95 +52,112 @@ struct Minimum {
 };
 
 // ---- unary ops: y = f(x; alpha, beta), d = dy/dx given x and y -----------------------------
+// Written once for a plain number and for an xsimd batch (V is T or xsimd::batch<T>): branches
+// are vselect(), and the math functions resolve to std:: or xsimd:: (see simd.hpp).
 struct Neg {
   static constexpr const char* name = "neg";
-  template <class T> static T f(T x, T, T) { return -x; }
-  template <class T> static T d(T, T, T, T) { return -1; }
+  template <class V> static V f(V x, V, V) { return -x; }
+  template <class V> static V d(V, V, V, V) { return V(-1); }
 };
 struct Exp {
   static constexpr const char* name = "exp";
-  template <class T> static T f(T x, T, T) { return std::exp(x); }
-  template <class T> static T d(T, T y, T, T) { return y; }  // d e^x = e^x
+  template <class V> static V f(V x, V, V) { return vexp(x); }
+  template <class V> static V d(V, V y, V, V) { return y; }  // d e^x = e^x
 };
 struct Log {
   static constexpr const char* name = "log";
-  template <class T> static T f(T x, T, T) { return std::log(x); }
-  template <class T> static T d(T x, T, T, T) { return T(1) / x; }  // d log x = 1/x
+  template <class V> static V f(V x, V, V) { return vlog(x); }
+  template <class V> static V d(V x, V, V, V) { return V(1) / x; }  // d log x = 1/x
 };
 struct Sqrt {
   static constexpr const char* name = "sqrt";
-  template <class T> static T f(T x, T, T) { return std::sqrt(x); }
-  template <class T> static T d(T, T y, T, T) { return T(0.5) / y; }  // d sqrt x = 1/(2 sqrt x)
+  template <class V> static V f(V x, V, V) { return vsqrt(x); }
+  template <class V> static V d(V, V y, V, V) { return V(0.5) / y; }  // d sqrt x = 1/(2 sqrt x)
 };
 struct Pow {
   static constexpr const char* name = "pow";
-  template <class T> static T f(T x, T p, T) { return std::pow(x, p); }
-  // d x^p = p x^(p-1); written without dividing by x so that x = 0 works for p >= 1
-  template <class T> static T d(T x, T, T p, T) { return p == T(0) ? T(0) : p * std::pow(x, p - 1); }
+  template <class V> static V f(V x, V p, V) { return vpow(x, p); }
+  // d x^p = p x^(p-1), written without dividing by x so that x = 0 works for p >= 1
+  template <class V> static V d(V x, V, V p, V) { return vselect(p == V(0), V(0), p * vpow(x, p - V(1))); }
 };
 struct Abs {
   static constexpr const char* name = "abs";
-  template <class T> static T f(T x, T, T) { return std::abs(x); }
-  template <class T> static T d(T x, T, T, T) { return T((x > 0) - (x < 0)); }  // sign(x), 0 at 0
+  template <class V> static V f(V x, V, V) { return vabs(x); }
+  // sign(x), 0 at 0
+  template <class V> static V d(V x, V, V, V) { return vselect(x > V(0), V(1), vselect(x < V(0), V(-1), V(0))); }
 };
 struct Tanh {
   static constexpr const char* name = "tanh";
-  template <class T> static T f(T x, T, T) { return std::tanh(x); }
-  template <class T> static T d(T, T y, T, T) { return 1 - y * y; }  // d tanh = 1 - tanh^2
+  template <class V> static V f(V x, V, V) { return vtanh(x); }
+  template <class V> static V d(V, V y, V, V) { return V(1) - y * y; }  // d tanh = 1 - tanh^2
 };
 struct Sigmoid {
   static constexpr const char* name = "sigmoid";
-  template <class T> static T f(T x, T, T) {  // never exponentiates a positive number
-    if (x >= 0) return T(1) / (1 + std::exp(-x));
-    T e = std::exp(x);
-    return e / (1 + e);
+  // never exponentiates a positive number: e = e^-|x|, s = 1/(1+e) for x >= 0, e/(1+e) otherwise
+  template <class V> static V f(V x, V, V) {
+    const V e = vexp(-vabs(x)), r = V(1) / (V(1) + e);
+    return vselect(x >= V(0), r, e * r);
   }
-  template <class T> static T d(T, T y, T, T) { return y * (1 - y); }  // d s = s (1 - s)
+  template <class V> static V d(V, V y, V, V) { return y * (V(1) - y); }  // d s = s (1 - s)
 };
 struct Relu {
   static constexpr const char* name = "relu";
-  template <class T> static T f(T x, T, T) { return x > 0 ? x : T(0); }
-  template <class T> static T d(T x, T, T, T) { return x > 0 ? T(1) : T(0); }  // 0 at 0
+  template <class V> static V f(V x, V, V) { return vselect(x > V(0), x, V(0)); }
+  template <class V> static V d(V x, V, V, V) { return vselect(x > V(0), V(1), V(0)); }  // 0 at 0
 };
 struct LeakyRelu {
   static constexpr const char* name = "leaky_relu";
-  template <class T> static T f(T x, T a, T) { return x > 0 ? x : a * x; }
-  template <class T> static T d(T x, T, T a, T) { return x > 0 ? T(1) : a; }
+  template <class V> static V f(V x, V a, V) { return vselect(x > V(0), x, a * x); }
+  template <class V> static V d(V x, V, V a, V) { return vselect(x > V(0), V(1), a); }
 };
 struct Elu {
   static constexpr const char* name = "elu";
-  template <class T> static T f(T x, T a, T) { return x > 0 ? x : a * std::expm1(x); }
-  template <class T> static T d(T x, T y, T a, T) { return x > 0 ? T(1) : y + a; }  // a e^x = y + a
+  template <class V> static V f(V x, V a, V) { return vselect(x > V(0), x, a * vexpm1(x)); }
+  template <class V> static V d(V x, V y, V a, V) { return vselect(x > V(0), V(1), y + a); }  // a e^x = y + a
 };
 struct Softplus {
   static constexpr const char* name = "softplus";
   // log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow for large |x|
-  template <class T> static T f(T x, T, T) { return std::max(x, T(0)) + std::log1p(std::exp(-std::abs(x))); }
-  template <class T> static T d(T x, T, T, T) { return Sigmoid::f(x, T(0), T(0)); }  // = sigmoid(x)
+  template <class V> static V f(V x, V, V) { return vmax(x, V(0)) + vlog1p(vexp(-vabs(x))); }
+  template <class V> static V d(V x, V, V, V) { return Sigmoid::f(x, V(0), V(0)); }  // = sigmoid(x)
 };
 struct Swish {
   static constexpr const char* name = "swish";
-  template <class T> static T f(T x, T, T) { return x * Sigmoid::f(x, T(0), T(0)); }
-  template <class T> static T d(T x, T, T, T) {  // d x s(x) = s + x s (1 - s)
-    T s = Sigmoid::f(x, T(0), T(0));
-    return s * (1 + x * (1 - s));
+  template <class V> static V f(V x, V, V) { return x * Sigmoid::f(x, V(0), V(0)); }
+  template <class V> static V d(V x, V, V, V) {  // d x s(x) = s + x s (1 - s)
+    const V s = Sigmoid::f(x, V(0), V(0));
+    return s * (V(1) + x * (V(1) - s));
   }
 };
 struct Clamp {
   static constexpr const char* name = "clamp";
-  template <class T> static T f(T x, T lo, T hi) { return x < lo ? lo : (x > hi ? hi : x); }
-  template <class T> static T d(T x, T, T lo, T hi) { return (x >= lo && x <= hi) ? T(1) : T(0); }
+  template <class V> static V f(V x, V lo, V hi) { return vselect(x < lo, lo, vselect(x > hi, hi, x)); }
+  template <class V> static V d(V x, V, V lo, V hi) { return vselect(x >= lo && x <= hi, V(1), V(0)); }
 };
 
 // ---- the generic machinery ------------------------------------------------------------------
 
 template <class Op, class T>
 void unary_backward(Tape<T>& t, Node<T>& n) {
-  const T* x = t.node(n.in[0]).val().data();
+  auto& in = t.node(n.in[0]);
+  if (!in.active) return;
+  const T* x = in.val().data();
   const T* y = n.value.data();
   const T* g = n.grad.data();
   const T a = static_cast<T>(n.alpha), b = static_cast<T>(n.beta);
-  accumulate(t, n.in[0], [&](std::size_t i) { return g[i] * Op::d(x[i], y[i], a, b); });
+  const bool first = !in.has_grad;
+  if (first) resize_to(in.grad, in.val().shape());
+  T* gx = in.grad.data();
+  const std::size_t size = in.val().size();
+  auto rule = [&](auto gv, auto xv, auto yv) {
+    using V = decltype(xv);
+    return gv * Op::d(xv, yv, V(a), V(b));
+  };
+  if (first)
+    simd_map3<T, false>(size, g, x, y, gx, rule);
+  else
+    simd_map3<T, true>(size, g, x, y, gx, rule);
+  in.has_grad = true;
 }
 
 template <class Op, class T>
@@ -152,9 +170,10 @@ Var<T> unary(const Var<T>& xv, T alpha = T(0), T beta = T(0)) {
   n.alpha = alpha;
   n.beta = beta;
   const auto& xa = t.node(xv.id()).val();
-  const T* x = xa.data();
-  T* y = n.value.data();
-  for (std::size_t i = 0, size = xa.size(); i < size; ++i) y[i] = Op::f(x[i], alpha, beta);
+  simd_map1<T>(xa.size(), xa.data(), n.value.data(), [&](auto x) {
+    using V = decltype(x);
+    return Op::f(x, V(alpha), V(beta));
+  });
   return done(t, out);
 }
 

@@ -60,6 +60,25 @@ void matmul_backward(Tape<T>& t, Node<T>& n) {
   }
 }
 
+// Y = X W + b (b broadcast over rows), fused:  dX = G W^T,  dW = X^T G,  db = column sums of G
+template <class T>
+void linear_backward(Tape<T>& t, Node<T>& n) {
+  matmul_backward(t, n);  // inputs 0 and 1 are X and W, exactly as for matmul
+  auto& bn = t.node(n.in[2]);
+  if (!bn.active) return;
+  const std::size_t rows = n.value.shape()[0], cols = n.value.shape()[1];
+  const T* G = n.grad.data();
+  const bool first = !bn.has_grad;
+  if (first) resize_to(bn.grad, bn.val().shape());
+  T* gb = bn.grad.data();
+  if (first) std::copy(G, G + cols, gb);
+  else
+    for (std::size_t j = 0; j < cols; ++j) gb[j] += G[j];
+  for (std::size_t i = 1; i < rows; ++i)
+    for (std::size_t j = 0; j < cols; ++j) gb[j] += G[i * cols + j];
+  bn.has_grad = true;
+}
+
 // y = x^T:  dx = g^T
 template <class T>
 void transpose_backward(Tape<T>& t, Node<T>& n) {
@@ -100,6 +119,27 @@ Var<T> matmul(const Var<T>& a, const Var<T>& b) {
   else if (n.value.size() > 0)
     gemm(false, false, d.m, d.n, d.k, t.node(a.id()).val().data(), d.k, t.node(b.id()).val().data(), d.n,
          T(0), n.value.data(), d.n);
+  return done(t, out);
+}
+
+template <class T>
+Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b) {
+  using namespace detail;
+  Tape<T>& t = x.tape();
+  const auto& xs = t.checked(x, "linear").val().shape();
+  const auto& ws = t.checked(w, "linear").val().shape();
+  const auto& bs = t.checked(b, "linear").val().shape();
+  if (xs.size() != 2 || ws.size() != 2 || xs[1] != ws[0] || bs.size() != 1 || bs[0] != ws[1])
+    throw ShapeError(fmt::format("linear: expects X (n, in) @ W (in, out) + b (out,), got {} @ {} + {}",
+                                 shape_str(xs), shape_str(ws), shape_str(bs)));
+  const MatmulDims d(xs, ws);
+  Var<T> out = t.record("linear", &linear_backward<T>, {x, w, b}, xt::svector<std::size_t, 2>{xs[0], ws[1]});
+  auto& n = t.node(out.id());
+  const T* bias = t.node(b.id()).val().data();
+  T* y = n.value.data();
+  for (int i = 0; i < d.m; ++i) std::copy(bias, bias + d.n, y + static_cast<std::size_t>(i) * d.n);
+  if (d.k > 0 && n.value.size() > 0)
+    gemm(false, false, d.m, d.n, d.k, t.node(x.id()).val().data(), d.k, t.node(w.id()).val().data(), d.n, T(1), y, d.n);
   return done(t, out);
 }
 
@@ -174,6 +214,7 @@ Var<T> detach(const Var<T>& x) {
 
 #define AD_LINALG(T)                                                                  \
   template Var<T> matmul<T>(const Var<T>&, const Var<T>&);                            \
+  template Var<T> linear<T>(const Var<T>&, const Var<T>&, const Var<T>&);             \
   template Var<T> transpose<T>(const Var<T>&);                                        \
   template Var<T> reshape<T>(const Var<T>&, const std::vector<std::ptrdiff_t>&);      \
   template Var<T> detach<T>(const Var<T>&);

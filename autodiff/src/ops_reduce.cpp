@@ -107,11 +107,12 @@ void softmax_backward(Tape<T>& t, Node<T>& n) {
     }
 }
 
-// Log-softmax: y = (x - m) - log sum e^(x - m).  dx = g - softmax(x) * sum_k g = g - e^y sum_k g
+// Log-softmax: y = (x - m) - log sum e^(x - m).  dx = g - softmax(x) * sum_k g; the forward pass
+// keeps softmax(x) in aux, so the backward needs no exponentials.
 template <class T>
 void log_softmax_backward(Tape<T>& t, Node<T>& n) {
   const AxisView v("log_softmax", n.value.shape(), n.axis);
-  const T* y = n.value.data();
+  const T* p = n.aux.data();
   const T* g = n.grad.data();
   T* gx = grad_for_scatter(t, n.in[0]);
   for (std::size_t o = 0; o < v.outer; ++o)
@@ -121,7 +122,7 @@ void log_softmax_backward(Tape<T>& t, Node<T>& n) {
       for (std::size_t k = 0; k < v.n; ++k) gs += g[base + k * v.inner];
       for (std::size_t k = 0; k < v.n; ++k) {
         const std::size_t i = base + k * v.inner;
-        gx[i] += g[i] - std::exp(y[i]) * gs;
+        gx[i] += g[i] - p[i] * gs;
       }
     }
 }
@@ -135,8 +136,10 @@ Var<T> softmax_family(const Var<T>& x, int axis, bool log, const char* op) {
   Var<T> out = t.record(op, log ? &log_softmax_backward<T> : &softmax_backward<T>, {x}, shape);
   auto& n = t.node(out.id());
   n.axis = v.axis;
+  if (log) resize_to(n.aux, shape);
   const T* in = t.node(x.id()).val().data();
   T* y = n.value.data();
+  T* prob = n.aux.data();
   for (std::size_t o = 0; o < v.outer; ++o)
     for (std::size_t j = 0; j < v.inner; ++j) {
       const std::size_t base = o * v.n * v.inner + j;
@@ -151,7 +154,11 @@ Var<T> softmax_family(const Var<T>& x, int axis, bool log, const char* op) {
       }
       if (log) {  // (x - m) - log s: exact 0 - log s for the maximal entry
         const T ls = std::log(s);
-        for (std::size_t k = 0; k < v.n; ++k) y[base + k * v.inner] = (in[base + k * v.inner] - m) - ls;
+        for (std::size_t k = 0; k < v.n; ++k) {
+          const std::size_t i = base + k * v.inner;
+          prob[i] = y[i] / s;
+          y[i] = (in[i] - m) - ls;
+        }
       } else {
         for (std::size_t k = 0; k < v.n; ++k) y[base + k * v.inner] /= s;
       }

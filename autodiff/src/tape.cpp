@@ -20,6 +20,10 @@ int& no_grad_depth() {
   thread_local int depth = 0;
   return depth;
 }
+int& anomaly_depth() {
+  thread_local int depth = 0;
+  return depth;
+}
 }  // namespace detail
 
 // ---- Var -------------------------------------------------------------------------------------
@@ -162,7 +166,7 @@ Var<T> Tape<T>::parameter(const xt::xarray<T>& storage) {
 
 template <class T>
 void Tape<T>::after_forward(std::uint32_t id) {
-  if (!anomaly_) return;
+  if (!anomaly_mode()) return;
   const auto& n = nodes_[id];
   const auto& v = n.val();
   for (std::size_t i = 0; i < v.size(); ++i)
@@ -190,11 +194,12 @@ void Tape<T>::after_backward(const detail::Node<T>& n) {
 
 template <class T>
 void Tape<T>::sweep(std::uint32_t y, std::uint32_t lowest) {
+  const bool anomaly = anomaly_mode();
   for (std::uint32_t i = y + 1; i-- > lowest;) {
     auto& n = nodes_[i];
     if (!n.has_grad || !n.backward) continue;
     n.backward(*this, n);
-    if (anomaly_) after_backward(n);
+    if (anomaly) after_backward(n);
   }
 }
 
@@ -252,6 +257,7 @@ std::vector<xt::xarray<T>> Tape<T>::grad(const Var<T>& y, const std::vector<Var<
   std::vector<xt::xarray<T>> out;
   out.reserve(xs.size());
   if (ny.active) {
+    const bool anomaly = anomaly_mode();
     ny.grad.resize(ny.val().shape());
     ny.grad.data()[0] = T(1);
     ny.has_grad = true;
@@ -259,7 +265,7 @@ std::vector<xt::xarray<T>> Tape<T>::grad(const Var<T>& y, const std::vector<Var<
       auto& n = nodes_[i];
       if (!n.active || !n.has_grad || !n.backward) continue;
       n.backward(*this, n);
-      if (anomaly_) after_backward(n);
+      if (anomaly) after_backward(n);
     }
   }
   for (auto& x : xs) {

@@ -57,9 +57,8 @@ Var<T> Linear<T>::forward(const Var<T>& x) {
     throw ShapeError(fmt::format("Linear: expected input of shape (n, {}), got {}; the layer was built "
                                  "for {} input features",
                                  in_, shape_str(x.shape()), in_));
-  Var<T> z = matmul(x, weight.record(t));  // Z = X W (+ b)
-  if (has_bias_) z = add(z, bias.record(t));
-  return z;
+  if (has_bias_) return linear(x, weight.record(t), bias.record(t));  // Z = X W + b, one node
+  return matmul(x, weight.record(t));
 }
 
 template <class T>

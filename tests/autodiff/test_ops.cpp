@@ -378,6 +378,25 @@ TEST_CASE("ops: matmul, transpose, reshape and pick against analytic derivatives
       check_fd_and_float(op, {a, b}, w);
     }
   }
+  SUBCASE("linear: X W + b fused") {
+    Arr x = random_array({4, 3}, -1, 1, 11), wt = random_array({3, 5}, -1, 1, 12), b = random_array({5}, -1, 1, 13);
+    Arr w = random_array({4, 5}, -1, 1, 14);
+    auto op = [](const auto& v) { return ad::linear(v[0], v[1], v[2]); };
+    CHECK(rel_err(engine_value(op, {x, wt, b}), Arr(xt::linalg::dot(x, wt) + b)) < 1e-14);
+    auto g = engine_grads(op, {x, wt, b}, w);
+    // dX = G W^T, dW = X^T G, db = column sums of G
+    CHECK(rel_err(g[0], xt::linalg::dot(w, xt::transpose(wt))) < 1e-14);
+    CHECK(rel_err(g[1], xt::linalg::dot(xt::transpose(x), w)) < 1e-14);
+    CHECK(rel_err(g[2], Arr(xt::sum(w, {0}))) < 1e-14);
+    check_fd_and_float(op, {x, wt, b}, w);
+    // grad() reaches b alone through the fused node
+    Tape<double> t;
+    auto xv = t.constant(x), wv = t.constant(wt), bv = t.variable(b);
+    auto gb = t.grad(ad::sum(ad::linear(xv, wv, bv) * t.constant(w)), {bv});
+    CHECK(rel_err(gb[0], Arr(xt::sum(w, {0}))) < 1e-14);
+    CHECK_THROWS_WITH_AS(ad::linear(xv, wv, t.constant(Arr{1.0, 2.0})),
+                         "linear: expects X (n, in) @ W (in, out) + b (out,), got (4, 3) @ (3, 5) + (2,)", ad::ShapeError);
+  }
   SUBCASE("transpose") {
     Arr a = random_array({3, 5}, -1, 1, 1), w = random_array({5, 3}, -1, 1, 2);
     auto op = [](const auto& v) { return ad::transpose(v[0]); };

@@ -55,6 +55,9 @@ template <class T> Var<T> clamp(const Var<T>& x, Scalar<T> lo, Scalar<T> hi);
 /// Matrix product through BLAS. (m, k) @ (k, n) -> (m, n); a 1-d left operand is a row,
 /// a 1-d right operand a column, and that dimension is dropped from the result (as NumPy).
 template <class T> Var<T> matmul(const Var<T>& a, const Var<T>& b);
+/// X W + b for X (n, in), W (in, out), b (out,): matmul and bias add as one node (one pass less
+/// forward and backward; the layer nn::Linear records).
+template <class T> Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b);
 /// Swaps the two axes of a matrix (a 1-d value is returned unchanged).
 template <class T> Var<T> transpose(const Var<T>& x);
 /// Same values in a new shape; one entry may be -1 (inferred).

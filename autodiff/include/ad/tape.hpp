@@ -17,6 +17,8 @@
 
 #include <ad/error.hpp>
 
+#include <fmt/format.h>
+
 #include <xtensor/xarray.hpp>
 
 #include <cstdint>
@@ -56,7 +58,7 @@ template <class T>
 struct Node {
   const char* op = "";                 // name, for errors and printouts
   BackwardFn<T> backward = nullptr;    // null for leaves and nodes that need no gradient
-  std::uint32_t in[2] = {0, 0};        // input ids
+  std::uint32_t in[3] = {0, 0, 0};     // input ids (n_in of them)
   std::uint8_t n_in = 0;
   bool requires_grad = false;          // some input (transitively) is a variable
   bool has_grad = false;               // grad holds a contribution of the current sweep
@@ -75,6 +77,8 @@ struct Node {
 
 /// Depth of the no-gradient scope on this thread.
 int& no_grad_depth();
+/// Depth of the anomaly-mode scope on this thread.
+int& anomaly_depth();
 
 }  // namespace detail
 
@@ -89,6 +93,17 @@ class NoGradGuard {
 };
 /// True inside a NoGradGuard on this thread.
 inline bool grad_enabled() { return detail::no_grad_depth() == 0; }
+
+/// While alive, every tape used on this thread runs in anomaly mode (Tape::set_anomaly_mode),
+/// including tapes you do not see, such as those of nn::fit and nn::Trainer (as
+/// torch.autograd.detect_anomaly()). Nests; per thread.
+class AnomalyModeGuard {
+ public:
+  AnomalyModeGuard() { ++detail::anomaly_depth(); }
+  ~AnomalyModeGuard() { --detail::anomaly_depth(); }
+  AnomalyModeGuard(const AnomalyModeGuard&) = delete;
+  AnomalyModeGuard& operator=(const AnomalyModeGuard&) = delete;
+};
 
 /// Handle to a node of a Tape. Cheap to copy; valid until the tape is cleared.
 template <class T>
@@ -157,9 +172,10 @@ class Tape {
   std::size_t memory_bytes() const;
 
   /// Anomaly mode (as torch.autograd.detect_anomaly): every forward value and backward adjoint is
-  /// checked, and the first NaN/Inf throws ValueError naming the op and node.
+  /// checked, and the first NaN/Inf throws ValueError naming the op and node. Also on inside an
+  /// AnomalyModeGuard on the calling thread.
   void set_anomaly_mode(bool on) { anomaly_ = on; }
-  bool anomaly_mode() const { return anomaly_; }
+  bool anomaly_mode() const { return anomaly_ || detail::anomaly_depth() > 0; }
 
   /// One line per node: id, op, inputs, shape, and (after a sweep) whether an adjoint arrived.
   std::string to_string() const;
@@ -197,8 +213,9 @@ template <class S>
 Var<T> Tape<T>::record(const char* op, detail::BackwardFn<T> backward,
                        std::initializer_list<Var<T>> in, const S& shape) {
   bool req = false;
-  std::uint32_t ids[2] = {0, 0};
+  std::uint32_t ids[3] = {0, 0, 0};
   std::uint8_t k = 0;
+  if (in.size() > 3) throw TapeError(fmt::format("{}: a node takes at most 3 inputs", op));
   for (const auto& v : in) {
     req = checked(v, op).requires_grad || req;
     ids[k++] = v.id();
@@ -207,6 +224,7 @@ Var<T> Tape<T>::record(const char* op, detail::BackwardFn<T> backward,
   n.n_in = k;
   n.in[0] = ids[0];
   n.in[1] = ids[1];
+  n.in[2] = ids[2];
   n.requires_grad = req && grad_enabled();
   n.backward = n.requires_grad ? backward : nullptr;
   if (n.value.dimension() != shape.size() ||
