@@ -125,7 +125,9 @@ struct ParameterCheck {
   GradientComparison vs_engine;          // your gradient against the engine's
   GradientComparison vs_numeric;         // your gradient against finite differences
   GradientComparison engine_vs_numeric;  // the engine against finite differences (the reference)
-  bool ok = true;                        // vs_engine.ok && vs_numeric.ok
+  // vs_engine.ok && vs_numeric.ok; where the engine and finite differences disagree with each
+  // other (the loss has a kink here), vs_engine.ok alone.
+  bool ok = true;
   // The entry to look at: the worst one of the first failing comparison (engine first), or of
   // the engine comparison when everything passed, with the three values there.
   Shape worst_index;
