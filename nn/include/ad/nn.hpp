@@ -1,0 +1,15 @@
+// Everything of ad::nn in one include: parameters, layers and mlp(), initializers, losses,
+// optimizers and schedules, fit/evaluate/predict, data loading, metrics, model files, plots.
+#pragma once
+
+#include <ad/ops.hpp>
+#include <ad/nn/data.hpp>
+#include <ad/nn/init.hpp>
+#include <ad/nn/losses.hpp>
+#include <ad/nn/metrics.hpp>
+#include <ad/nn/module.hpp>
+#include <ad/nn/optim.hpp>
+#include <ad/nn/parameter.hpp>
+#include <ad/nn/random.hpp>
+#include <ad/nn/serialize.hpp>
+#include <ad/nn/train.hpp>
