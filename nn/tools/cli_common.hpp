@@ -1,0 +1,281 @@
+// What nn-train and nn-predict share: usage errors, loading data by name or file, input
+// scaling, and the ".meta" file written next to a saved model.
+//
+// The model file (ad::nn::save, docs/model-format.md) holds the network. What a prediction needs
+// besides the network -- how the inputs were scaled, the class names, the loss and the split --
+// lives in "<model>.meta", a short text file (format in docs/model-format.md, section "The
+// .meta file of nn-train"), so the model format stays the library's own.
+#pragma once
+
+#include <ad/error.hpp>
+#include <ad/nn/data.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+// OpenBLAS's thread count, if OpenBLAS is the BLAS linked in (weak: other BLAS builds still link).
+extern "C" void openblas_set_num_threads(int) __attribute__((weak));
+extern "C" int openblas_get_num_procs(void) __attribute__((weak));
+
+namespace cli {
+
+/// BLAS threads: n > 0 that many, 0 = all cores. With n < 0 (not given on the command line) the
+/// tools use 1 thread unless OPENBLAS_NUM_THREADS is set: the networks they train are small, and
+/// threads that wait for each other on a busy machine make a run many times slower.
+inline void set_blas_threads(int n) {
+  if (!openblas_set_num_threads) return;
+  if (n < 0) {
+    if (std::getenv("OPENBLAS_NUM_THREADS")) return;
+    n = 1;
+  }
+  if (n == 0) n = openblas_get_num_procs ? openblas_get_num_procs() : 1;
+  openblas_set_num_threads(n);
+}
+
+/// Bad command line: printed as "<tool>: <message>" with exit code 2.
+struct UsageError {
+  std::string message;
+};
+
+inline std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
+  std::string s;
+  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
+  return s;
+}
+
+inline std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s) {
+    if (c == sep) {
+      out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  out.push_back(cur);
+  return out;
+}
+
+/// Levenshtein distance, for "did you mean" hints.
+inline std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+inline std::string choice(const std::string& option, const std::string& value,
+                          const std::vector<std::string>& valid) {
+  if (std::find(valid.begin(), valid.end(), value) != valid.end()) return value;
+  throw UsageError{fmt::format("{}: '{}' is not one of: {}", option, value, join(valid))};
+}
+
+inline double to_double(const std::string& option, const std::string& v) {
+  char* end = nullptr;
+  const double d = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0' || !std::isfinite(d))
+    throw UsageError{fmt::format("{}: '{}' is not a number", option, v)};
+  return d;
+}
+
+inline std::size_t to_count(const std::string& option, const std::string& v, std::size_t min = 0) {
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || v[0] == '-' || n < min)
+    throw UsageError{fmt::format("{}: '{}' is not a whole number >= {}", option, v, min)};
+  return static_cast<std::size_t>(n);
+}
+
+inline bool is_builtin(const std::string& name) {
+  const auto names = ad::nn::builtin_names();
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+/// A data set given on the command line: a built-in name, a CSV file, or (with labels_idx) an
+/// IDX images file plus its labels file. label_column: as CsvOptions (-1 last, -2 none).
+inline ad::nn::Dataset load_data(const std::string& spec, const std::string& labels_idx, int label_column) {
+  if (!labels_idx.empty()) return ad::nn::load_idx(spec, labels_idx);
+  if (is_builtin(spec)) return ad::nn::load_builtin(spec);
+  std::ifstream probe(spec);
+  if (!probe && spec.find('/') == std::string::npos && spec.find('.') == std::string::npos)
+    throw UsageError{fmt::format("--data: '{}' is neither a built-in data set ({}) nor an existing file", spec,
+                                 join(ad::nn::builtin_names()))};
+  ad::nn::CsvOptions o;
+  o.label_column = label_column;
+  return ad::nn::load_csv(spec, o);
+}
+
+/// Input scaling fitted on the training part: none, standard (z-scores), minmax (to [0, 1]) or
+/// max (divide by the largest absolute training value: 16 for digits, 255 for Fashion-MNIST).
+struct Scaling {
+  std::string kind = "none";
+  std::vector<double> a, b;  // standard: mean, scale; minmax: min, range; max: {max}
+
+  static std::vector<std::string> kinds() { return {"auto", "none", "standard", "minmax", "max"}; }
+
+  void fit(const xt::xarray<double>& x) {
+    a.clear();
+    b.clear();
+    if (kind == "standard") {
+      ad::nn::StandardScaler s;
+      s.fit(x);
+      a.assign(s.mean.begin(), s.mean.end());
+      b.assign(s.scale.begin(), s.scale.end());
+    } else if (kind == "minmax") {
+      ad::nn::MinMaxScaler s;
+      s.fit(x);
+      a.assign(s.min.begin(), s.min.end());
+      b.assign(s.range.begin(), s.range.end());
+    } else if (kind == "max") {
+      double m = 0;
+      for (double v : x) m = std::max(m, std::abs(v));
+      a = {m > 0 ? m : 1.0};
+    }
+  }
+  void apply(xt::xarray<double>& x) const {
+    if (kind == "none" || x.size() == 0) return;
+    const std::size_t f = x.shape()[1];
+    if (kind == "max") {
+      for (auto& v : x) v /= a[0];
+      return;
+    }
+    if (a.size() != f)
+      throw ad::ShapeError(fmt::format("scaling: fitted on {} features, the data has {}", a.size(), f));
+    double* d = x.data();
+    for (std::size_t i = 0; i < x.shape()[0]; ++i)
+      for (std::size_t j = 0; j < f; ++j) {
+        double& v = d[i * f + j];
+        v = (v - a[j]) / b[j];
+      }
+  }
+};
+
+inline std::string hex(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%a", v);
+  return buf;
+}
+
+/// The "<model>.meta" file: everything besides the weights that a prediction needs.
+struct Meta {
+  std::string task = "classification";  // or "regression"
+  std::string loss = "cross_entropy";
+  std::string dtype = "float64";
+  std::size_t features = 0, outputs = 0;
+  Scaling scaling;
+  std::vector<std::string> class_names;
+  // How the data was split, so that nn-predict --split test sees the same test rows.
+  std::string data;
+  int label_column = -1;
+  double test_fraction = 0;
+  std::uint64_t seed = 0;
+  bool stratify = false;
+
+  static std::string path_for(const std::string& model) { return model + ".meta"; }
+
+  void save(const std::string& path) const {
+    std::string s = "ad-nn-meta 1\n";
+    s += fmt::format("task {}\nloss {}\ndtype {}\nfeatures {}\noutputs {}\n", task, loss, dtype, features, outputs);
+    s += fmt::format("scaling {} {}", scaling.kind, scaling.a.size());
+    for (double v : scaling.a) s += " " + hex(v);
+    for (double v : scaling.b) s += " " + hex(v);
+    s += fmt::format("\nclasses {}\n", class_names.size());
+    for (const auto& c : class_names) s += "class " + c + "\n";
+    s += fmt::format("data {}\nlabel_column {}\ntest_fraction {}\nseed {}\nstratify {}\nend\n", data,
+                     label_column, hex(test_fraction), seed, stratify ? 1 : 0);
+    const std::string tmp = path + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::binary);
+      out << s;
+      if (!out.flush()) throw ad::IoError(fmt::format("cannot write {}", tmp));
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+      std::remove(tmp.c_str());
+      throw ad::IoError(fmt::format("cannot replace {}", path));
+    }
+  }
+
+  static Meta load(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw ad::IoError(fmt::format("{}: cannot open the file", path));
+    Meta m;
+    std::string line;
+    std::size_t no = 0;
+    auto fail = [&](const std::string& why) {
+      return ad::IoError(fmt::format("{} line {}: {}", path, no, why));
+    };
+    if (!std::getline(in, line) || line != "ad-nn-meta 1")
+      throw ad::IoError(fmt::format("{}: not a model .meta file (first line must be 'ad-nn-meta 1')", path));
+    ++no;
+    bool ended = false;
+    auto number = [&](const std::string& s) {
+      char* end = nullptr;
+      const double v = std::strtod(s.c_str(), &end);
+      if (s.empty() || *end != '\0') throw fail(fmt::format("'{}' is not a number", s));
+      return v;
+    };
+    while (std::getline(in, line)) {
+      ++no;
+      const auto sp = line.find(' ');
+      const std::string key = line.substr(0, sp), rest = sp == std::string::npos ? "" : line.substr(sp + 1);
+      std::istringstream ls(rest);
+      if (key == "end") {
+        ended = true;
+        break;
+      } else if (key == "task") {
+        m.task = rest;
+      } else if (key == "loss") {
+        m.loss = rest;
+      } else if (key == "dtype") {
+        m.dtype = rest;
+      } else if (key == "features") {
+        m.features = static_cast<std::size_t>(number(rest));
+      } else if (key == "outputs") {
+        m.outputs = static_cast<std::size_t>(number(rest));
+      } else if (key == "scaling") {
+        std::string kind, count, v;
+        ls >> kind >> count;
+        m.scaling.kind = kind;
+        const std::size_t n = static_cast<std::size_t>(number(count));
+        for (std::size_t i = 0; i < n && ls >> v; ++i) m.scaling.a.push_back(number(v));
+        while (ls >> v) m.scaling.b.push_back(number(v));
+        if (m.scaling.a.size() != n || (kind != "max" && kind != "none" && m.scaling.b.size() != n))
+          throw fail("the scaling statistics are incomplete");
+      } else if (key == "classes") {
+      } else if (key == "class") {
+        m.class_names.push_back(rest);
+      } else if (key == "data") {
+        m.data = rest;
+      } else if (key == "label_column") {
+        m.label_column = static_cast<int>(number(rest));
+      } else if (key == "test_fraction") {
+        m.test_fraction = number(rest);
+      } else if (key == "seed") {
+        m.seed = std::strtoull(rest.c_str(), nullptr, 10);
+      } else if (key == "stratify") {
+        m.stratify = rest == "1";
+      } else {
+        throw fail(fmt::format("unknown entry '{}'", key));
+      }
+    }
+    if (!ended) throw ad::IoError(fmt::format("{}: the file is truncated (no 'end' line)", path));
+    return m;
+  }
+};
+
+}  // namespace cli

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# CLI tests of nn-train and nn-predict: help, usage errors (exit 2, naming the valid choices),
+# bad files (exit 1, naming the file), XOR learned, key=value last line, save -> nn-predict round
+# trip (same accuracy), CSV classification and regression, grid search heatmap, history files.
+# Usage: bash tests/cli/nn_train.sh <build>/bin        Every run is a few seconds at most.
+set -u
+BIN="${1:?usage: nn_train.sh <bin dir>}"
+TRAIN="$BIN/nn-train"
+PREDICT="$BIN/nn-predict"
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+[ -x "$TRAIN" ] || { echo "FAIL: $TRAIN not found"; exit 1; }
+[ -x "$PREDICT" ] || { echo "FAIL: $PREDICT not found"; exit 1; }
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+cd "$TMP"
+
+# run CMD...: sets OUT, ERR, RC, LAST (last line of stdout)
+run() {
+  OUT=$("$@" 2>"$TMP/err"); RC=$?
+  ERR=$(cat "$TMP/err")
+  LAST=$(printf '%s\n' "$OUT" | tail -n 1)
+}
+# key NAME: the value of NAME= in LAST
+key() { printf '%s\n' "$LAST" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
+has() { printf '%s' "$1" | grep -q -- "$2"; }
+
+# 1. --help
+run "$TRAIN" --help
+[ "$RC" = 0 ] || fail "nn-train --help exit $RC"
+for w in --data --layers --optimizer --grid --heatmap --patience --float --save --plot; do
+  has "$OUT" "$w" || fail "nn-train --help does not mention $w"
+done
+run "$PREDICT" --help
+[ "$RC" = 0 ] || fail "nn-predict --help exit $RC"
+has "$OUT" "--model" || fail "nn-predict --help does not mention --model"
+
+# 2. Usage errors: exit 2 and the valid choices named.
+run "$TRAIN" --optimizer adamx
+[ "$RC" = 2 ] || fail "bad --optimizer exit $RC"
+has "$ERR" "sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw" || fail "bad --optimizer: choices not listed: $ERR"
+run "$TRAIN" --optimzer adam
+[ "$RC" = 2 ] || fail "misspelt option exit $RC"
+has "$ERR" "did you mean --optimizer" || fail "misspelt option: no hint: $ERR"
+run "$TRAIN" --lr
+[ "$RC" = 2 ] || fail "--lr without value exit $RC"
+has "$ERR" "--lr needs a value" || fail "--lr without value: $ERR"
+run "$TRAIN" --lr fast
+[ "$RC" = 2 ] || fail "--lr fast exit $RC"
+run "$TRAIN" --hidden relux
+[ "$RC" = 2 ] && has "$ERR" "sigmoid, tanh, relu" || fail "bad --hidden: $RC $ERR"
+run "$TRAIN" --data nosuchset
+[ "$RC" = 2 ] && has "$ERR" "digits" || fail "unknown data set: $RC $ERR"
+run "$TRAIN" --grid foo=1,2
+[ "$RC" = 2 ] && has "$ERR" "lr" || fail "bad --grid name: $RC $ERR"
+run "$TRAIN" --optimizer sgd --beta1 0.8
+[ "$RC" = 2 ] && has "$ERR" "adam" || fail "--beta1 with sgd: $RC $ERR"
+run "$TRAIN" --layers 10,5,10 --epochs 1
+[ "$RC" = 2 ] && has "$ERR" "64" || fail "--layers with the wrong input size: $RC $ERR"
+run "$PREDICT" --data digits
+[ "$RC" = 2 ] && has "$ERR" "--model" || fail "nn-predict without --model: $RC $ERR"
+
+# 3. Bad files: exit 1, the file named.
+run "$TRAIN" --data "$TMP/missing.csv"
+[ "$RC" = 1 ] && has "$ERR" "missing.csv" || fail "missing CSV: $RC $ERR"
+printf 'a,b,label\n1,2,0\n3,oops,1\n' > bad.csv
+run "$TRAIN" --data bad.csv
+[ "$RC" = 1 ] && has "$ERR" "bad.csv" && has "$ERR" "bad.csv:3" || fail "bad CSV cell: $RC $ERR"
+run "$PREDICT" --model "$TMP/none.model" --data digits
+[ "$RC" = 1 ] && has "$ERR" "none.model" || fail "missing model: $RC $ERR"
+
+# 4. XOR: a 2-4-1 tanh network learns the truth table (tested on its own four rows).
+run "$TRAIN" --data xor --layers 2,4,1 --hidden tanh --optimizer adam --lr 0.05 --epochs 500 --batch 4 --quiet
+[ "$RC" = 0 ] || fail "xor exit $RC: $ERR"
+[ "$(key test_accuracy)" = "1.0000" ] || fail "xor test_accuracy: $LAST"
+for k in train_loss epochs seconds; do [ -n "$(key $k)" ] || fail "xor: no $k= in the last line: $LAST"; done
+[ "$(key epochs)" = 500 ] || fail "xor epochs: $LAST"
+printf '%s\n' "$LAST" | grep -Eq '^([a-z_0-9]+=[^ ]+ )*[a-z_0-9]+=[^ ]+$' || fail "last line is not key=value pairs: $LAST"
+
+# 5. Digits, a few epochs: save, history, plot; nn-predict on the same test rows gives the same accuracy.
+run "$TRAIN" --epochs 5 --optimizer adam --lr 0.01 --save d.model --history h.csv --plot h.svg --val-fraction 0.2
+[ "$RC" = 0 ] || fail "digits exit $RC: $ERR"
+acc=$(key test_accuracy)
+ge "$acc" 0.8 || fail "digits after 5 epochs: test_accuracy $acc"
+[ -s d.model ] && [ -s d.model.meta ] || fail "digits: d.model or d.model.meta missing"
+[ "$(wc -l < h.csv)" = 6 ] || fail "history.csv should have a header and 5 rows"
+head -n 1 h.csv | grep -q '^epoch,loss,accuracy,val_loss,val_accuracy' || fail "history.csv header: $(head -n 1 h.csv)"
+grep -q '>epoch</text>' h.svg && grep -q '>validation</text>' h.svg || fail "h.svg lacks axis label or legend"
+run "$PREDICT" --model d.model --data digits --split test
+[ "$RC" = 0 ] || fail "nn-predict exit $RC: $ERR"
+[ "$(key accuracy)" = "$acc" ] || fail "nn-predict accuracy $(key accuracy) != nn-train test_accuracy $acc"
+[ "$(key rows)" = 360 ] || fail "nn-predict rows: $LAST"
+has "$OUT" "confusion matrix" || fail "nn-predict prints no confusion matrix"
+has "$OUT" "macro avg" || fail "nn-predict prints no class report"
+
+# 6. A CSV data set (label in column 0, with a header): train, then predict the test file in
+#    float32 and on a file without labels.
+awk 'BEGIN { srand(3); print "label,x0,x1";
+  for (i = 0; i < 300; i++) { a = rand() * 4 - 2; b = rand() * 4 - 2; print (a * b > 0 ? 1 : 0) "," a "," b } }' > all.csv
+head -n 241 all.csv > train.csv
+{ head -n 1 all.csv; tail -n 60 all.csv; } > test.csv
+run "$TRAIN" --data train.csv --label-column 0 --test-data test.csv --layers 2,16,2 --hidden tanh \
+  --optimizer adam --lr 0.05 --epochs 60 --batch 32 --float --save q.model --quiet
+[ "$RC" = 0 ] || fail "csv exit $RC: $ERR"
+acc=$(key test_accuracy)
+ge "$acc" 0.85 || fail "csv quadrants: test_accuracy $acc"
+run "$PREDICT" --model q.model --data test.csv
+[ "$RC" = 0 ] || fail "nn-predict csv exit $RC: $ERR"
+[ "$(key accuracy)" = "$acc" ] || fail "nn-predict csv accuracy $(key accuracy) != $acc"
+cut -d, -f2,3 test.csv > features.csv
+run "$PREDICT" --model q.model --data features.csv --output pred.csv
+[ "$RC" = 0 ] || fail "nn-predict features-only exit $RC: $ERR"
+[ "$(wc -l < pred.csv)" = 61 ] || fail "pred.csv should have a header and 60 rows"
+head -n 1 pred.csv | grep -qx 'row,predicted' || fail "pred.csv header: $(head -n 1 pred.csv)"
+has "$LAST" "accuracy=" && fail "no labels, yet an accuracy: $LAST"
+
+# 7. Regression from CSV.
+awk 'BEGIN { srand(5); print "x0,x1,y";
+  for (i = 0; i < 200; i++) { a = rand() * 2 - 1; b = rand() * 2 - 1; print a "," b "," (2 * a - b + 0.5) } }' > reg.csv
+run "$TRAIN" --data reg.csv --task regression --layers 2,16,1 --hidden tanh --optimizer adam --lr 0.02 \
+  --epochs 80 --batch 20 --save r.model --quiet
+[ "$RC" = 0 ] || fail "regression exit $RC: $ERR"
+ge "$(key test_r2)" 0.95 || fail "regression test_r2: $LAST"
+[ -n "$(key test_mse)" ] || fail "regression: no test_mse: $LAST"
+run "$PREDICT" --model r.model --data reg.csv
+[ "$RC" = 0 ] && ge "$(key r2)" 0.95 || fail "nn-predict regression: $RC $LAST $ERR"
+
+# 8. Grid search: 2 x 3 cells, a heatmap with one cell and one value each.
+run "$TRAIN" --epochs 3 --grid lr=0.1,1 --grid l2=0,1e-4,1e-3 --heatmap g.svg --quiet
+[ "$RC" = 0 ] || fail "grid exit $RC: $ERR"
+[ "$(grep -c 'class="cell"' g.svg)" = 6 ] || fail "heatmap cells: $(grep -c 'class="cell"' g.svg), want 6"
+[ "$(grep -c 'class="value"' g.svg)" = 6 ] || fail "heatmap values: want 6"
+[ "$(printf '%s\n' "$OUT" | grep -c '^grid ')" = 6 ] || fail "grid should print one line per cell"
+[ -n "$(key best_lr)" ] && [ -n "$(key best_l2)" ] && [ -n "$(key test_accuracy)" ] || fail "grid last line: $LAST"
+grep -q 'learning rate' g.svg && grep -q '>1e-4<' g.svg || fail "heatmap axis labels / tick values missing"
+if command -v python3 > /dev/null; then
+  for f in g.svg h.svg; do
+    python3 -c 'import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])' "$f" || fail "$f is not well-formed XML"
+  done
+fi
+
+if [ "$fails" -gt 0 ]; then
+  echo "$fails failure(s)"
+  exit 1
+fi
+echo "nn_train.sh: all passed"
