@@ -36,6 +36,7 @@ void PodBuffer<T>::reserve(std::size_t n, std::size_t keep) {
 }
 
 template class PodBuffer<OpByte>;
+template class PodBuffer<Count>;
 template class PodBuffer<std::uint32_t>;
 template class PodBuffer<double>;
 
@@ -53,7 +54,8 @@ void throw_mixed(ScalarOp op) {
 }
 
 namespace {
-inline unsigned arity(OpByte code) { return static_cast<unsigned>(code) >> 6; }
+inline unsigned count(Count c) { return static_cast<unsigned>(c); }
+inline bool compound(OpByte code) { return (static_cast<unsigned>(code) & 64u) != 0; }
 inline ScalarOp kind(OpByte code) { return static_cast<ScalarOp>(static_cast<unsigned>(code) & 63u); }
 }  // namespace
 
@@ -94,6 +96,8 @@ void ScalarTape::grow(std::size_t ops, std::size_t args) {
   if (n_ops_ + ops > cap_ops_) {
     const std::size_t n = std::max({n_ops_ + ops, 2 * cap_ops_, std::size_t{64}});
     ops_.reserve(n, n_ops_);
+    counts_.reserve(n, n_ops_);
+    vars_.reserve(n, n_vars_);
     if (keep_values_ || values_.capacity()) values_.reserve(n, n_ops_);
     cap_ops_ = n;
   }
@@ -107,12 +111,13 @@ void ScalarTape::grow(std::size_t ops, std::size_t args) {
 }
 
 std::size_t ScalarTape::recorded_bytes() const noexcept {
-  return n_ops_ * (sizeof(std::uint8_t) + (keep_values_ ? sizeof(double) : 0)) +
+  return n_ops_ * (sizeof(detail::OpByte) + sizeof(detail::Count) +
+                   (keep_values_ ? sizeof(double) : 0)) +
          n_args_ * (sizeof(std::uint32_t) + sizeof(double));
 }
 
 std::size_t ScalarTape::capacity_bytes() const noexcept {
-  return ops_.capacity() + values_.capacity() * sizeof(double) +
+  return ops_.capacity() + counts_.capacity() + values_.capacity() * sizeof(double) +
          args_.capacity() * sizeof(std::uint32_t) + partials_.capacity() * sizeof(double) +
          adjoints_.capacity() * sizeof(double) + vars_.capacity() * sizeof(std::uint32_t);
 }
@@ -128,42 +133,48 @@ inline double madd(double p, double g, double a) {
 }
 }  // namespace
 
+// The zeroing loop below stays a loop: a call to memset costs more than the whole sweep of a
+// small recording (W1 has two nodes); long loops are vectorized anyway.
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+#endif
 void ScalarTape::backward(const Real& y) {
-  if (y.tape_ != this)
+  if (y.tape_ != this) [[unlikely]]
     throw TapeError(y.tape_ ? "backward: the output was recorded on another scalar tape"
                             : "backward: the output is a constant (it depends on no variable)");
   check(y, ScalarOp::var);
-  const std::size_t n = n_ops_;
-  if (adjoints_.capacity() < cap_ops_) adjoints_.reserve(cap_ops_, 0);
+  // Nodes after y cannot influence it: they are neither zeroed nor swept, and read as 0.
+  const std::size_t n = static_cast<std::size_t>(y.id_) + 1;
+  if (adjoints_.capacity() < cap_ops_) [[unlikely]]
+    adjoints_.reserve(cap_ops_, 0);
   double* adj = adjoints_.data();
   for (std::size_t i = 0; i < n; ++i) adj[i] = 0.0;
-  const detail::OpByte* ops = ops_.data();
+  const detail::Count* counts = counts_.data();
   const std::uint32_t* args = args_.data();
   const double* partials = partials_.data();
   adj[y.id_] = 1.0;
-  // Nodes after y have zero adjoints: skip them, only stepping the input offset back.
+  // Step the input offset back over the nodes after y.
   std::size_t off = n_args_;
+  for (std::size_t i = n_ops_; i > n;) off -= detail::count(counts[--i]);
   std::size_t i = n;
-  while (i > static_cast<std::size_t>(y.id_) + 1) off -= detail::arity(ops[--i]);
-  // The reverse sweep: one loop, newest node first. A contribution to the node just below
-  // (the common case in a chain of ops) is carried in a register instead of memory, which
-  // takes a store-to-load round trip off the critical path.
+  // The reverse sweep: one loop, newest node first, one multiply-add per (leaf, partial) pair.
+  // A contribution to the node just below (the common case: a chain of statements such as
+  // s += ...) is carried in a register instead of memory, which takes a store-to-load round
+  // trip off the critical path.
   double carry = 0.0;
   while (i-- > 0) {
-    const unsigned k = detail::arity(ops[i]);
+    const unsigned k = detail::count(counts[i]);
     off -= k;
     const double g = adj[i] + carry;
     carry = 0.0;
     adj[i] = g;
     if (k == 0 || g == 0.0) continue;  // a variable, or no adjoint reached this node
     const std::size_t below = i - 1;
-    const std::uint32_t a0 = args[off];
-    if (a0 == below) carry = partials[off] * g;
-    else adj[a0] += partials[off] * g;
-    if (k == 2) {
-      const std::uint32_t a1 = args[off + 1];
-      if (a1 == below) carry += partials[off + 1] * g;
-      else adj[a1] += partials[off + 1] * g;
+    for (unsigned j = 0; j < k; ++j) {
+      const std::uint32_t a = args[off + j];
+      const double c = partials[off + j] * g;
+      if (a == below) carry += c;
+      else adj[a] += c;
     }
   }
   swept_ = n;
@@ -175,25 +186,25 @@ double ScalarTape::foreign_adjoint(const Real& x) const {
 }
 
 void ScalarTape::variable_adjoints(std::span<double> out) const {
-  if (out.size() != vars_.size())
+  if (out.size() != n_vars_)
     throw ValueError(fmt::format("variable_adjoints: the tape has {} variables, the output has "
                                  "room for {}",
-                                 vars_.size(), out.size()));
-  for (std::size_t i = 0; i < vars_.size(); ++i)
-    out[i] = vars_[i] < swept_ ? adjoints_.data()[vars_[i]] : 0.0;
+                                 n_vars_, out.size()));
+  const std::uint32_t* v = vars_.data();
+  const double* adj = adjoints_.data();
+  for (std::size_t i = 0; i < n_vars_; ++i) out[i] = v[i] < swept_ ? adj[v[i]] : 0.0;
 }
 
 std::vector<double> ScalarTape::variable_adjoints() const {
-  std::vector<double> g(vars_.size());
-  for (std::size_t i = 0; i < vars_.size(); ++i)
-    g[i] = vars_[i] < swept_ ? adjoints_.data()[vars_[i]] : 0.0;
+  std::vector<double> g(n_vars_);
+  variable_adjoints(g);
   return g;
 }
 
 
 std::size_t ScalarTape::arg_offset(std::size_t node) const {
   std::size_t off = 0;
-  for (std::size_t i = 0; i < node && i < n_ops_; ++i) off += detail::arity(ops_.data()[i]);
+  for (std::size_t i = 0; i < node && i < n_ops_; ++i) off += detail::count(counts_.data()[i]);
   return off;
 }
 
@@ -207,7 +218,7 @@ std::size_t ScalarTape::first_nonfinite() const {
   const double* v = values_.data();
   std::size_t off = 0;
   for (std::size_t i = 0; i < n_ops_; ++i) {
-    const unsigned k = detail::arity(ops_.data()[i]);
+    const unsigned k = detail::count(counts_.data()[i]);
     if (!std::isfinite(v[i])) {
       bool inputs_finite = true;
       for (unsigned j = 0; j < k; ++j)
@@ -238,10 +249,12 @@ std::string ScalarTape::print() const {
   std::size_t off = 0;
   for (std::size_t i = 0; i < n_ops_; ++i) {
     const detail::OpByte code = ops_.data()[i];
-    const unsigned k = detail::arity(code);
+    const unsigned k = detail::count(counts_.data()[i]);
+    const bool var = detail::kind(code) == ScalarOp::var;
     std::string op = detail::scalar_op_name(detail::kind(code));
+    if (detail::compound(code)) op += "(..)";  // a statement of several ops, outermost named
     std::string inputs;
-    if (k == 0) {
+    if (var) {
       for (const auto& [id, s] : names_)
         if (id == i) op += " " + s;
     }
@@ -262,13 +275,15 @@ std::string ScalarTape::dot() const {
   std::size_t off = 0;
   for (std::size_t i = 0; i < n_ops_; ++i) {
     const detail::OpByte code = ops_.data()[i];
-    const unsigned k = detail::arity(code);
-    std::string label = fmt::format("#{} {}", i, detail::scalar_op_name(detail::kind(code)));
-    if (k == 0) label = fmt::format("#{} {}", i, node_label(names_, static_cast<std::uint32_t>(i)));
+    const unsigned k = detail::count(counts_.data()[i]);
+    const bool var = detail::kind(code) == ScalarOp::var;
+    std::string label = fmt::format("#{} {}{}", i, detail::scalar_op_name(detail::kind(code)),
+                                    detail::compound(code) ? "(..)" : "");
+    if (var) label = fmt::format("#{} {}", i, node_label(names_, static_cast<std::uint32_t>(i)));
     if (keep_values_) label += fmt::format("\\nvalue {}", num(values_.data()[i]));
     if (i < swept_) label += fmt::format("\\nadjoint {}", num(adjoints_.data()[i]));
     out += fmt::format("  n{} [label=\"{}\"{}];\n", i, label,
-                       k == 0 ? ", shape=ellipse" : "");
+                       var ? ", shape=ellipse" : "");
     for (unsigned j = 0; j < k; ++j)
       out += fmt::format("  n{} -> n{} [label=\"{}\"];\n", args_.data()[off + j], i,
                          num(partials_.data()[off + j]));

@@ -1,28 +1,46 @@
 // The scalar fast path: a flat tape of small records for functions of plain numbers.
 //
-// What: `ad::Real` is a handle {tape, id, epoch, value} to one recorded scalar operation on an
-// `ad::ScalarTape`. Arithmetic and the usual math functions on Reals record one small node each;
-// one reverse loop over the tape then gives the derivative of an output with respect to every
-// input at once:
+// What: `ad::Real` is a handle {tape, id, epoch, value} to one recorded node of an
+// `ad::ScalarTape`. Arithmetic and the usual math functions on Reals build small expression
+// objects; storing one into a `Real` records the whole expression as ONE statement. One reverse
+// loop over the tape then gives the derivative of an output with respect to every input at once:
 //
 //     ad::ScalarTape tape;
 //     ad::Real x = tape.variable(1.5), y = tape.variable(-0.5);
-//     auto f = sqrt(x * x + exp(x * y));
+//     ad::Real f = sqrt(x * x + exp(x * y));        // one statement on the tape
 //     auto [dx, dy] = ad::derivatives(f, ad::wrt(x, y));
 //
 // Why a tape of its own: a tensor node (see <ad/tape.hpp>) owns arrays and a shape; a scalar
-// node must cost a few bytes and a few nanoseconds. The layout follows Adept's stack: each
-// recorded op stores one op byte (kind + arity) and, per input, the input's id and the local
-// partial derivative d(op)/d(input), computed when the op is recorded. The reverse sweep is then
-// a single loop of multiply-adds: adjoint[input] += partial * adjoint[node]. Nothing here
-// allocates per op once the buffers have grown; `clear()` keeps their capacity.
+// node must cost a few bytes and a few nanoseconds.
 //
-// Memory per recorded op: 1 byte + 12 bytes per input (id + partial), plus 8 bytes for the
-// adjoint during a sweep, plus 8 bytes for the value if `keep_values(true)` (needed only by the
-// printouts). Reals hold their own value, so the sweep never reads values.
+// Statements (Adept-2's idea, R. Hogan, "Fast reverse-mode automatic differentiation using
+// expression templates in C++", ACM TOMS 2014): `x * y`, `exp(a)`, `a + 2.0`, ... return
+// expression objects (RealUnaryExpr, RealBinaryExpr) that hold their operands BY VALUE (a leaf
+// is a copy of the 24-byte Real handle) together with their value, computed right away. Nothing
+// is recorded until an expression becomes a Real: `ad::Real f = expr;`, `f += expr;`, or any
+// function taking a Real (derivatives, gradient, backward, jacobian, ...). Then the expression's
+// partial derivatives with respect to its leaves are computed by passing a multiplier down the
+// tree (each node multiplies it by its local partial, written next to its value below), and the
+// tape gets one record: an op byte, a count, and one (leaf id, partial) pair per distinct leaf.
+// `sqrt(x*x + exp(x*x))` is one record with a single pair (x, df/dx). The reverse sweep is one
+// loop of multiply-adds: adjoint[leaf] += partial * adjoint[statement].
+//
+// Unlike Adept, operands are copied, not referenced, so `auto e = sqrt(x * x + 1.0);` is safe
+// to keep and use later (it is an expression, recorded each time it is converted to a Real).
+// Write `ad::Real` rather than `auto` when you mean a node: a named Real is a node of its own,
+// with an adjoint after backward() (`ad::Real a = x * x;` then `a.adjoint()`).
+//
+// Teaching mode: with `tape.keep_values(true)` (needed by the printouts) every elementary op of
+// an expression is recorded as a node of its own, so print()/dot() show x*x, exp, add, sqrt one
+// per line, exactly the chain rule of the course notes.
+//
+// Memory per recorded statement: 2 bytes (op, count) + 12 bytes per distinct tape leaf (4-byte
+// id + 8-byte partial), plus 8 bytes for its adjoint during a sweep, plus 8 bytes for the value
+// if `keep_values(true)`. Reals hold their own value, so the sweep never reads values.
 //
 // Constants: a Real built from a number (`ad::Real c = 2.0;`) belongs to no tape; ops with it
-// record only the tape operand. `x * x` (same handle twice) records one input with partial 2x.
+// record only the tape operands. A leaf used several times in one statement (`x * x`) is
+// recorded once, with the partials summed (2x).
 //
 // Conventions at kinks and edges (a derivative is chosen where the function has none):
 //   abs'(0) = 0, relu'(0) = 0 (relu(x) = max(x, 0));
@@ -30,10 +48,12 @@
 //   hypot(0, 0): both partials 0; pow(a, b) with a == 0: d/db = 0 (the limit of a^b log a);
 //   outside a domain (log(-1), sqrt(-1), asin(2)) the value is NaN, as in <cmath>, and so are
 //   the partials; nothing throws. A NaN input to min/max gives a NaN output.
+//   A sub-expression whose multiplier is 0 is skipped (as the sweep skips nodes no adjoint
+//   reaches), so an infinite partial on a branch not taken does not turn the gradient into NaN.
 //
 // Safety: clearing a tape bumps its epoch; using a Real recorded before the clear throws
-// ad::TapeError (one integer compare per operand). Reals of two different tapes can't be mixed
-// (TapeError). A Real must not outlive its tape object.
+// ad::TapeError naming the op (checked when the expression is built and again when recorded).
+// Reals of two different tapes can't be mixed (TapeError). A Real must not outlive its tape.
 //
 // Threads: a tape is not shared between threads; separate tapes on separate threads are
 // independent. `ScalarTape::active()` is a per-thread default tape used by `ad::variable`.
@@ -43,12 +63,14 @@
 
 #include <array>
 #include <cmath>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -59,20 +81,22 @@ class Real;
 
 namespace detail {
 
-/// Kinds of scalar op. Stored in the low 6 bits of the op byte; the high 2 bits hold the
-/// number of tape inputs recorded (0, 1 or 2).
+/// Kinds of scalar op. Stored in the low 6 bits of the op byte; bit 6 marks a statement of
+/// more than one elementary op (whose kind is then the kind of its outermost op).
 enum class ScalarOp : std::uint8_t {
   var, add, sub, mul, div, neg, pow, exp, log, log1p, expm1, sqrt, cbrt, sin, cos, tan,
   asin, acos, atan, atan2, sinh, cosh, tanh, asinh, acosh, atanh, sigmoid, softplus, abs,
   relu, min, max, hypot, erf, count_
 };
 
-/// The stored op byte: kind | arity << 6. An enum rather than a uint8_t so that stores to it
+/// The stored op byte: kind | compound << 6. An enum rather than a uint8_t so that stores to it
 /// cannot alias the tape's counters (char types alias everything, which would force reloads).
 enum class OpByte : std::uint8_t {};
-constexpr OpByte op_byte(ScalarOp op, unsigned arity) {
-  return static_cast<OpByte>(static_cast<unsigned>(op) | (arity << 6));
+constexpr OpByte op_byte(ScalarOp op, bool compound = false) {
+  return static_cast<OpByte>(static_cast<unsigned>(op) | (compound ? 64u : 0u));
 }
+/// Number of (id, partial) pairs of a record; same reason for an enum.
+enum class Count : std::uint8_t {};
 
 /// "exp", "add", ... for printouts and messages.
 const char* scalar_op_name(ScalarOp op) noexcept;
@@ -99,7 +123,26 @@ class PodBuffer {
 [[noreturn]] void throw_stale(ScalarOp op);
 [[noreturn]] void throw_mixed(ScalarOp op);
 
+/// Base of the expression node types (RealUnaryExpr, RealBinaryExpr).
+struct ExprTag {};
+
+/// A plain-number operand inside an expression (`2.0 * x`): no leaves, never recorded.
+struct Constant {
+  static constexpr int leaves = 0;
+  static constexpr int ops = 0;
+  double v;
+  double value() const noexcept { return v; }
+  ScalarTape* tape() const noexcept { return nullptr; }
+  std::uint32_t epoch() const noexcept { return 0; }
+  template <class Sink>
+  void push_partials(Sink&, double) const noexcept {}
+};
+
 }  // namespace detail
+
+/// A Real or an expression of Reals: what the operators and functions below accept.
+template <class T>
+concept RealExpr = std::same_as<T, Real> || std::derived_from<T, detail::ExprTag>;
 
 /// A scalar variable or intermediate: a handle to one node of a ScalarTape, carrying its value.
 /// Copying is free (24 bytes); the tape holds the record.
@@ -107,6 +150,10 @@ class Real {
  public:
   /// A constant (belongs to no tape): `ad::Real c = 0.0;` is the usual start of a sum.
   Real(double value = 0.0) noexcept : value_(value) {}  // NOLINT(implicit)
+  /// Records an expression as one statement (or gives a constant if it has no tape leaf).
+  template <RealExpr E>
+    requires(!std::same_as<E, Real>)
+  Real(const E& e);  // NOLINT(implicit)
 
   double value() const noexcept { return value_; }
   /// Position of the node on its tape (meaningless for constants).
@@ -119,10 +166,25 @@ class Real {
   /// d(output)/d(this) after the last backward() on this tape (0 for constants).
   double adjoint() const;
 
-  Real& operator+=(const Real& b);
-  Real& operator-=(const Real& b);
-  Real& operator*=(const Real& b);
-  Real& operator/=(const Real& b);
+  // `s += e` records the statement s + e (one record, whatever e is).
+  template <RealExpr E> Real& operator+=(const E& b);
+  template <RealExpr E> Real& operator-=(const E& b);
+  template <RealExpr E> Real& operator*=(const E& b);
+  template <RealExpr E> Real& operator/=(const E& b);
+  Real& operator+=(double b);
+  Real& operator-=(double b);
+  Real& operator*=(double b);
+  Real& operator/=(double b);
+
+  // ---- expression interface (a Real is the leaf of an expression) ----
+  static constexpr int leaves = 1;
+  static constexpr int ops = 0;
+  /// Throws TapeError naming `op` if this handle's tape was cleared since it was recorded.
+  void check_live(detail::ScalarOp op) const;
+  template <class Sink>
+  void push_partials(Sink& s, double m) const {
+    s.add(*this, m);
+  }
 
  private:
   friend class ScalarTape;
@@ -135,10 +197,13 @@ class Real {
   double value_;
 };
 
-/// One flat recording of scalar operations. Not copyable; movable only while no Real refers
+/// One flat recording of scalar statements. Not copyable; movable only while no Real refers
 /// to it.
 class ScalarTape {
  public:
+  /// Most (id, partial) pairs in one record; larger expressions are split into several.
+  static constexpr int max_statement_leaves = 64;
+
   ScalarTape() = default;
   ScalarTape(const ScalarTape&) = delete;
   ScalarTape& operator=(const ScalarTape&) = delete;
@@ -154,14 +219,16 @@ class ScalarTape {
   void clear() noexcept {
     n_ops_ = 0;
     n_args_ = 0;
+    n_elementary_ = 0;
     swept_ = 0;
-    vars_.clear();
+    n_vars_ = 0;
     if (!names_.empty()) names_.clear();
     if (++epoch_ == 0) epoch_ = 1;  // 0 is never a live epoch
   }
   /// Reserve room for `ops` nodes with `args` tape inputs in total.
   void reserve(std::size_t ops, std::size_t args);
-  /// Also keep each node's value (8 bytes more per op); needed only for print() and dot().
+  /// Also keep each node's value (8 bytes more per node); needed only for print() and dot().
+  /// While on, expressions are recorded one elementary op per node (teaching mode).
   /// Values of nodes recorded before it is switched on print as nan.
   void keep_values(bool on);
   bool keeps_values() const noexcept { return keep_values_; }
@@ -180,19 +247,21 @@ class ScalarTape {
   std::vector<double> variable_adjoints() const;
   /// The same into `out` (no allocation); out.size() must equal the number of variables.
   void variable_adjoints(std::span<double> out) const;
-  std::size_t variable_count() const noexcept { return vars_.size(); }
+  std::size_t variable_count() const noexcept { return n_vars_; }
 
   std::size_t size() const noexcept { return n_ops_; }           ///< recorded nodes
   std::size_t input_count() const noexcept { return n_args_; }   ///< recorded (id, partial) pairs
+  /// Elementary scalar operations represented: a statement of k ops counts k, a variable 1.
+  std::size_t elementary_ops() const noexcept { return n_elementary_; }
   std::uint32_t epoch() const noexcept { return epoch_; }
-  /// Bytes of the recording itself (op bytes + ids + partials [+ values]).
+  /// Bytes of the recording itself (op bytes, counts, ids, partials [+ values]).
   std::size_t recorded_bytes() const noexcept;
   /// Bytes currently reserved by all buffers, adjoints included.
   std::size_t capacity_bytes() const noexcept;
 
-  /// One line per node: id, op, inputs with their local partials, value, adjoint. A binary op
-  /// with a plain-number operand, or with one node on both sides (x * x), shows one input.
-  /// `names` relabels variables by creation order (else the names given to variable()).
+  /// One line per node: id, op, inputs with their local partials, value, adjoint. A node
+  /// recorded from an expression of several ops shows as e.g. "sqrt(..)" with one input per
+  /// distinct leaf (keep_values(true) records one node per op instead).
   std::string print() const;
   /// The graph in Graphviz DOT: nodes labelled by op, value and adjoint; edges by partials.
   std::string dot() const;
@@ -202,13 +271,24 @@ class ScalarTape {
   /// The name of node i's op, e.g. "exp".
   const char* op_name(std::size_t i) const;
 
-  // ---- recording (used by the functions below; public for extensions) ----
+  // ---- recording (used by Real and the functions below; public for extensions) ----
   Real push0(double value);
   Real push1(detail::ScalarOp op, const Real& a, double value, double da);
   Real push2(detail::ScalarOp op, const Real& a, double da, const Real& b, double db,
              double value);
+  /// Records expression e (whose tape is this one) as one statement, or one node per op in
+  /// teaching mode.
+  template <class E>
+  Real record(const E& e);
 
  private:
+  template <class E>
+  Real record_statement(const E& e);
+  template <int Limit, class E>
+  Real record_split(const E& e);
+  template <int Limit, class A>
+  auto materialize(const A& a);
+
   void grow(std::size_t ops, std::size_t args);
   double foreign_adjoint(const Real& x) const;  // constant (0) or another tape (throws)
   std::size_t arg_offset(std::size_t node) const;  // where node's inputs start (O(n))
@@ -219,15 +299,18 @@ class ScalarTape {
   void push_value(double v) {
     if (keep_values_) values_.data()[n_ops_] = v;
   }
+  friend class Real;
 
-  detail::PodBuffer<detail::OpByte> ops_;    // kind | arity << 6
+  detail::PodBuffer<detail::OpByte> ops_;    // kind | compound << 6
+  detail::PodBuffer<detail::Count> counts_;  // (id, partial) pairs per node
   detail::PodBuffer<std::uint32_t> args_;    // input ids
   detail::PodBuffer<double> partials_;       // local partials, parallel to args_
   detail::PodBuffer<double> values_;         // only if keep_values_
-  detail::PodBuffer<double> adjoints_;      // filled by backward()
-  std::vector<std::uint32_t> vars_;          // ids of variables, in creation order
+  detail::PodBuffer<double> adjoints_;       // filled by backward()
+  detail::PodBuffer<std::uint32_t> vars_;    // ids of variables, in creation order
   std::vector<std::pair<std::uint32_t, std::string>> names_;
   std::size_t n_ops_ = 0, n_args_ = 0, cap_ops_ = 0, cap_args_ = 0;
+  std::size_t n_elementary_ = 0, n_vars_ = 0;
   std::size_t swept_ = 0;                    // nodes covered by the last backward
   std::uint32_t epoch_ = 1;
   bool keep_values_ = false;
@@ -235,15 +318,188 @@ class ScalarTape {
 
 inline double Real::adjoint() const { return tape_ ? tape_->adjoint(*this) : 0.0; }
 
+inline void Real::check_live(detail::ScalarOp op) const {
+  if (tape_ && epoch_ != tape_->epoch_) [[unlikely]]
+    detail::throw_stale(op);
+}
+
 // ---------------------------------------------------------------------------------------------
-// Recording primitives (inline: this is the hot path)
+// Expression nodes. Each holds its operands by value, its value (computed on construction) and
+// the tape of its leaves (nullptr if all are constants). push_partials(sink, m) hands every leaf
+// m times d(node)/d(leaf), multiplying m by the op's local partial on the way down.
+
+namespace detail {
+
+template <class A>
+constexpr bool is_leaf = std::same_as<A, Real> || std::same_as<A, Constant>;
+
+/// Ops whose partials are constants (+, -, negation): a zero multiplier stays zero below them
+/// without a test.
+template <class Op>
+constexpr bool constant_partials = requires { requires Op::constant_partials; };
+
+template <class A>
+inline void check_operand(const A& a, ScalarOp op) {
+  if constexpr (std::same_as<A, Real>) a.check_live(op);
+}
+
+/// Collects the (id, partial) pairs of one statement straight into the tape's buffers. A leaf
+/// repeated next to itself (x in `x * x`, or in `sqrt(x*x + exp(x*x))`) is merged into one pair
+/// while the pair is still in registers; other repeats are kept as separate pairs (the sweep
+/// adds them up just the same).
+struct LeafSink {
+  std::uint32_t* ids;
+  double* partials;
+  std::uint32_t n = 0;
+  std::uint32_t last = 0;  // the pending pair (last, pending), not yet written
+  double pending = 0.0;
+  bool any = false;
+  void add(const Real& leaf, double m) {
+    const std::uint32_t id = leaf.id();
+    if (any && id == last) {
+      pending += m;
+      return;
+    }
+    if (any) {
+      ids[n] = last;
+      partials[n] = pending;
+      ++n;
+    }
+    any = true;
+    last = id;
+    pending = m;
+  }
+  void finish() {
+    if (any) {
+      ids[n] = last;
+      partials[n] = pending;
+      ++n;
+    }
+  }
+};
+
+}  // namespace detail
+
+/// op(a) for an expression or Real a. Op supplies kind, value(a) and partial(a, y).
+template <class Op, class A>
+class RealUnaryExpr : public detail::ExprTag {
+ public:
+  static constexpr int leaves = A::leaves;
+  static constexpr int ops = A::ops + 1;
+  static constexpr detail::ScalarOp kind = Op::kind;
+  static constexpr bool elementary = detail::is_leaf<A>;
+
+  explicit RealUnaryExpr(const A& a, Op op = {})
+      : a_(a), op_(op), tape_(a.tape()), epoch_(a.epoch()) {
+    detail::check_operand(a, kind);
+    y_ = op_.value(a.value());
+  }
+  double value() const noexcept { return y_; }
+  ScalarTape* tape() const noexcept { return tape_; }
+  std::uint32_t epoch() const noexcept { return epoch_; }
+
+  template <class Sink>
+  void push_partials(Sink& s, double m) const {
+    if constexpr (!detail::constant_partials<Op>)
+      if (m == 0.0) return;  // nothing reaches this branch (as a node with zero adjoint)
+    a_.push_partials(s, m * op_.partial(a_.value(), y_));
+  }
+  /// The same op applied to a replacement operand with the same value (used when splitting).
+  template <class A2>
+  RealUnaryExpr<Op, A2> with_operand(const A2& a) const {
+    return RealUnaryExpr<Op, A2>(a, op_, y_, tape_, epoch_);
+  }
+  const A& operand() const noexcept { return a_; }
+
+  RealUnaryExpr(const A& a, Op op, double y, ScalarTape* t, std::uint32_t epoch)
+      : a_(a), op_(op), tape_(t), epoch_(epoch), y_(y) {}
+  // Member-wise copies (not one block copy): the compiler then keeps a whole expression in
+  // registers instead of copying it through memory at each level of nesting.
+  RealUnaryExpr(const RealUnaryExpr& o)
+      : a_(o.a_), op_(o.op_), tape_(o.tape_), epoch_(o.epoch_), y_(o.y_) {}
+  RealUnaryExpr& operator=(const RealUnaryExpr&) = delete;
+
+ private:
+  A a_;
+  [[no_unique_address]] Op op_;
+  ScalarTape* tape_;
+  std::uint32_t epoch_;
+  double y_;
+};
+
+/// op(a, b). Op supplies kind, value(a, b), da(a, b, y) and db(a, b, y).
+template <class Op, class A, class B>
+class RealBinaryExpr : public detail::ExprTag {
+ public:
+  static constexpr int leaves = A::leaves + B::leaves;
+  static constexpr int ops = A::ops + B::ops + 1;
+  static constexpr detail::ScalarOp kind = Op::kind;
+  static constexpr bool elementary = detail::is_leaf<A> && detail::is_leaf<B>;
+
+  RealBinaryExpr(const A& a, const B& b) : a_(a), b_(b) {
+    detail::check_operand(a, kind);
+    detail::check_operand(b, kind);
+    ScalarTape* ta = a.tape();
+    ScalarTape* tb = b.tape();
+    if (ta && tb && ta != tb) [[unlikely]]
+      detail::throw_mixed(kind);
+    tape_ = ta ? ta : tb;
+    epoch_ = ta ? a.epoch() : b.epoch();
+    y_ = op_.value(a.value(), b.value());
+  }
+  double value() const noexcept { return y_; }
+  ScalarTape* tape() const noexcept { return tape_; }
+  std::uint32_t epoch() const noexcept { return epoch_; }
+
+  template <class Sink>
+  void push_partials(Sink& s, double m) const {
+    if constexpr (!detail::constant_partials<Op>)
+      if (m == 0.0) return;  // nothing reaches this branch (as a node with zero adjoint)
+    if constexpr (A::leaves > 0)
+      if (a_.tape()) a_.push_partials(s, m * op_.da(a_.value(), b_.value(), y_));
+    if constexpr (B::leaves > 0)
+      if (b_.tape()) b_.push_partials(s, m * op_.db(a_.value(), b_.value(), y_));
+  }
+  template <class A2, class B2>
+  RealBinaryExpr<Op, A2, B2> with_operands(const A2& a, const B2& b) const {
+    return RealBinaryExpr<Op, A2, B2>(a, b, op_, y_, tape_, epoch_);
+  }
+  const A& left() const noexcept { return a_; }
+  const B& right() const noexcept { return b_; }
+
+  RealBinaryExpr(const A& a, const B& b, Op op, double y, ScalarTape* t, std::uint32_t epoch)
+      : a_(a), b_(b), op_(op), tape_(t), epoch_(epoch), y_(y) {}
+  // Member-wise copies (see RealUnaryExpr).
+  RealBinaryExpr(const RealBinaryExpr& o)
+      : a_(o.a_), b_(o.b_), op_(o.op_), tape_(o.tape_), epoch_(o.epoch_), y_(o.y_) {}
+  RealBinaryExpr& operator=(const RealBinaryExpr&) = delete;
+
+ private:
+  A a_;
+  B b_;
+  [[no_unique_address]] Op op_;
+  ScalarTape* tape_ = nullptr;
+  std::uint32_t epoch_ = 0;
+  double y_ = 0.0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Recording (inline: this is the hot path)
+
+template <RealExpr E>
+  requires(!std::same_as<E, Real>)
+inline Real::Real(const E& e) : value_(e.value()) {
+  if (ScalarTape* t = e.tape()) *this = t->record(e);
+}
 
 inline Real ScalarTape::push0(double value) {
   if (n_ops_ + 1 > cap_ops_) [[unlikely]]
     grow(1, 0);
-  ops_.data()[n_ops_] = detail::op_byte(detail::ScalarOp::var, 0);
+  ops_.data()[n_ops_] = detail::op_byte(detail::ScalarOp::var);
+  counts_.data()[n_ops_] = detail::Count{0};
   push_value(value);
-  vars_.push_back(static_cast<std::uint32_t>(n_ops_));
+  ++n_elementary_;
+  vars_.data()[n_vars_++] = static_cast<std::uint32_t>(n_ops_);  // room: n_vars_ <= n_ops_
   return Real(this, static_cast<std::uint32_t>(n_ops_++), epoch_, value);
 }
 
@@ -251,10 +507,12 @@ inline Real ScalarTape::push1(detail::ScalarOp op, const Real& a, double value, 
   check(a, op);
   if (n_ops_ + 1 > cap_ops_ || n_args_ + 1 > cap_args_) [[unlikely]]
     grow(1, 1);
-  ops_.data()[n_ops_] = detail::op_byte(op, 1);
+  ops_.data()[n_ops_] = detail::op_byte(op);
+  counts_.data()[n_ops_] = detail::Count{1};
   args_.data()[n_args_] = a.id_;
   partials_.data()[n_args_] = da;
   ++n_args_;
+  ++n_elementary_;
   push_value(value);
   return Real(this, static_cast<std::uint32_t>(n_ops_++), epoch_, value);
 }
@@ -263,292 +521,461 @@ inline Real ScalarTape::push2(detail::ScalarOp op, const Real& a, double da, con
                               double db, double value) {
   check(a, op);
   check(b, op);
+  if (a.id_ == b.id_) return push1(op, a, value, da + db);
   if (n_ops_ + 1 > cap_ops_ || n_args_ + 2 > cap_args_) [[unlikely]]
     grow(1, 2);
-  ops_.data()[n_ops_] = detail::op_byte(op, 2);
+  ops_.data()[n_ops_] = detail::op_byte(op);
+  counts_.data()[n_ops_] = detail::Count{2};
   args_.data()[n_args_] = a.id_;
   partials_.data()[n_args_] = da;
   args_.data()[n_args_ + 1] = b.id_;
   partials_.data()[n_args_ + 1] = db;
   n_args_ += 2;
+  ++n_elementary_;
   push_value(value);
   return Real(this, static_cast<std::uint32_t>(n_ops_++), epoch_, value);
 }
 
-namespace detail {
-
-/// y = op(a) with local partial da.
-inline Real unary(ScalarOp op, const Real& a, double y, double da) {
-  ScalarTape* t = a.tape();
-  if (!t) return Real(y);
-  return t->push1(op, a, y, da);
+template <class E>
+inline Real ScalarTape::record(const E& e) {
+  if (keep_values_) [[unlikely]]
+    return record_split<0>(e);  // teaching mode: one node per elementary op
+  if constexpr (E::leaves > max_statement_leaves)
+    return record_split<max_statement_leaves>(e);
+  else
+    return record_statement(e);
 }
 
-/// y = op(a, b) with local partials da, db. Constants are not recorded; a == b (the same
-/// node) records one input with da + db.
-inline Real binary(ScalarOp op, const Real& a, const Real& b, double y, double da, double db) {
-  ScalarTape* ta = a.tape();
-  ScalarTape* tb = b.tape();
-  if (!tb) return ta ? ta->push1(op, a, y, da) : Real(y);
-  if (!ta) return tb->push1(op, b, y, db);
-  if (ta != tb) [[unlikely]]
-    throw_mixed(op);
-  if (a.id() == b.id() && a.epoch() == b.epoch()) return ta->push1(op, a, y, da + db);
-  return ta->push2(op, a, da, b, db, y);
+template <class E>
+inline Real ScalarTape::record_statement(const E& e) {
+  if (n_ops_ + 1 > cap_ops_ || n_args_ + E::leaves > cap_args_) [[unlikely]]
+    grow(1, E::leaves);
+  // Every tape leaf of e was live when e was built (checked then) and carries e.epoch(); if the
+  // tape was cleared since, they are stale.
+  if (e.epoch() != epoch_) [[unlikely]]
+    detail::throw_stale(E::kind);
+  detail::LeafSink sink{args_.data() + n_args_, partials_.data() + n_args_};
+  e.push_partials(sink, 1.0);
+  sink.finish();
+  ops_.data()[n_ops_] = detail::op_byte(E::kind, E::ops > 1);
+  counts_.data()[n_ops_] = static_cast<detail::Count>(sink.n);
+  n_args_ += sink.n;
+  n_elementary_ += E::ops;
+  push_value(e.value());
+  return Real(this, static_cast<std::uint32_t>(n_ops_++), epoch_, e.value());
+}
+
+// Records the operands of e first (as statements of at most Limit leaves, or one node per op
+// when Limit is 0), then e itself over them.
+template <int Limit, class E>
+inline Real ScalarTape::record_split(const E& e) {
+  if constexpr (E::elementary || (Limit > 0 && E::leaves <= Limit)) {
+    return record_statement(e);
+  } else if constexpr (requires { e.operand(); }) {
+    return record_statement(e.with_operand(materialize<Limit>(e.operand())));
+  } else {
+    auto a = materialize<Limit>(e.left());
+    auto b = materialize<Limit>(e.right());
+    return record_statement(e.with_operands(a, b));
+  }
+}
+
+template <int Limit, class A>
+inline auto ScalarTape::materialize(const A& a) {
+  if constexpr (detail::is_leaf<A>) {
+    return a;
+  } else {
+    if (!a.tape()) return Real(a.value());
+    return record_split<Limit>(a);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ops: each is the value and, next to it, its local partial derivative(s) with the rule as
+// a comment. Unary ops: value(a), partial(a, y) with y = value(a). Binary ops: value(a, b),
+// da(a, b, y), db(a, b, y).
+
+namespace detail {
+
+// d(-a) = -da
+struct Neg {
+  static constexpr ScalarOp kind = ScalarOp::neg;
+  static constexpr bool constant_partials = true;
+  static double value(double a) { return -a; }
+  static double partial(double, double) { return -1.0; }
+};
+// d exp(a) = exp(a) da = y da
+struct Exp {
+  static constexpr ScalarOp kind = ScalarOp::exp;
+  static double value(double a) { return std::exp(a); }
+  static double partial(double, double y) { return y; }
+};
+// d log(a) = da / a
+struct Log {
+  static constexpr ScalarOp kind = ScalarOp::log;
+  static double value(double a) { return std::log(a); }
+  static double partial(double a, double) { return 1.0 / a; }
+};
+// d log1p(a) = da / (1 + a)
+struct Log1p {
+  static constexpr ScalarOp kind = ScalarOp::log1p;
+  static double value(double a) { return std::log1p(a); }
+  static double partial(double a, double) { return 1.0 / (1.0 + a); }
+};
+// d expm1(a) = exp(a) da = (y + 1) da
+struct Expm1 {
+  static constexpr ScalarOp kind = ScalarOp::expm1;
+  static double value(double a) { return std::expm1(a); }
+  static double partial(double, double y) { return y + 1.0; }
+};
+// d sqrt(a) = da / (2 sqrt(a)) = da / (2 y)
+struct Sqrt {
+  static constexpr ScalarOp kind = ScalarOp::sqrt;
+  static double value(double a) { return std::sqrt(a); }
+  static double partial(double, double y) { return 0.5 / y; }
+};
+// d cbrt(a) = da / (3 cbrt(a)^2) = da / (3 y^2)
+struct Cbrt {
+  static constexpr ScalarOp kind = ScalarOp::cbrt;
+  static double value(double a) { return std::cbrt(a); }
+  static double partial(double, double y) { return 1.0 / (3.0 * y * y); }
+};
+// d sin(a) = cos(a) da
+struct Sin {
+  static constexpr ScalarOp kind = ScalarOp::sin;
+  static double value(double a) { return std::sin(a); }
+  static double partial(double a, double) { return std::cos(a); }
+};
+// d cos(a) = -sin(a) da
+struct Cos {
+  static constexpr ScalarOp kind = ScalarOp::cos;
+  static double value(double a) { return std::cos(a); }
+  static double partial(double a, double) { return -std::sin(a); }
+};
+// d tan(a) = (1 + tan(a)^2) da = (1 + y^2) da
+struct Tan {
+  static constexpr ScalarOp kind = ScalarOp::tan;
+  static double value(double a) { return std::tan(a); }
+  static double partial(double, double y) { return 1.0 + y * y; }
+};
+// d asin(a) = da / sqrt(1 - a^2)
+struct Asin {
+  static constexpr ScalarOp kind = ScalarOp::asin;
+  static double value(double a) { return std::asin(a); }
+  static double partial(double a, double) { return 1.0 / std::sqrt(1.0 - a * a); }
+};
+// d acos(a) = -da / sqrt(1 - a^2)
+struct Acos {
+  static constexpr ScalarOp kind = ScalarOp::acos;
+  static double value(double a) { return std::acos(a); }
+  static double partial(double a, double) { return -1.0 / std::sqrt(1.0 - a * a); }
+};
+// d atan(a) = da / (1 + a^2)
+struct Atan {
+  static constexpr ScalarOp kind = ScalarOp::atan;
+  static double value(double a) { return std::atan(a); }
+  static double partial(double a, double) { return 1.0 / (1.0 + a * a); }
+};
+// d sinh(a) = cosh(a) da
+struct Sinh {
+  static constexpr ScalarOp kind = ScalarOp::sinh;
+  static double value(double a) { return std::sinh(a); }
+  static double partial(double a, double) { return std::cosh(a); }
+};
+// d cosh(a) = sinh(a) da
+struct Cosh {
+  static constexpr ScalarOp kind = ScalarOp::cosh;
+  static double value(double a) { return std::cosh(a); }
+  static double partial(double a, double) { return std::sinh(a); }
+};
+// d tanh(a) = (1 - y^2) da
+struct Tanh {
+  static constexpr ScalarOp kind = ScalarOp::tanh;
+  static double value(double a) { return std::tanh(a); }
+  static double partial(double, double y) { return 1.0 - y * y; }
+};
+// d asinh(a) = da / sqrt(a^2 + 1)
+struct Asinh {
+  static constexpr ScalarOp kind = ScalarOp::asinh;
+  static double value(double a) { return std::asinh(a); }
+  static double partial(double a, double) { return 1.0 / std::hypot(a, 1.0); }
+};
+// d acosh(a) = da / (sqrt(a - 1) sqrt(a + 1))        (a > 1)
+struct Acosh {
+  static constexpr ScalarOp kind = ScalarOp::acosh;
+  static double value(double a) { return std::acosh(a); }
+  static double partial(double a, double) {
+    return 1.0 / (std::sqrt(a - 1.0) * std::sqrt(a + 1.0));
+  }
+};
+// d atanh(a) = da / (1 - a^2)                         (|a| < 1)
+struct Atanh {
+  static constexpr ScalarOp kind = ScalarOp::atanh;
+  static double value(double a) { return std::atanh(a); }
+  static double partial(double a, double) { return 1.0 / ((1.0 - a) * (1.0 + a)); }
+};
+// sigmoid(a) = 1 / (1 + exp(-a)), computed without overflow on either side.
+// d sigmoid(a) = y (1 - y) da
+struct Sigmoid {
+  static constexpr ScalarOp kind = ScalarOp::sigmoid;
+  static double value(double a) {
+    if (a >= 0) return 1.0 / (1.0 + std::exp(-a));
+    const double e = std::exp(a);
+    return e / (1.0 + e);
+  }
+  static double partial(double, double y) { return y * (1.0 - y); }
+};
+// softplus(a) = log(1 + exp(a)) = max(a, 0) + log1p(exp(-|a|))  (no overflow, no cancellation)
+// d softplus(a) = sigmoid(a) da   (from the same exp(-|a|), kept from the value)
+struct Softplus {
+  static constexpr ScalarOp kind = ScalarOp::softplus;
+  double e = 0.0;  // exp(-|a|)
+  double value(double a) {
+    e = std::exp(-std::fabs(a));
+    return (a > 0 ? a : 0.0) + std::log1p(e);
+  }
+  double partial(double a, double) const { return a >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e); }
+};
+// d |a| = sign(a) da, with abs'(0) = 0
+struct Abs {
+  static constexpr ScalarOp kind = ScalarOp::abs;
+  static double value(double a) { return std::fabs(a); }
+  static double partial(double a, double) { return a > 0 ? 1.0 : (a < 0 ? -1.0 : (a == 0 ? 0.0 : a)); }
+};
+// relu(a) = max(a, 0); d relu(a) = [a > 0] da, with relu'(0) = 0
+struct Relu {
+  static constexpr ScalarOp kind = ScalarOp::relu;
+  static double value(double a) { return a > 0 ? a : (a <= 0 ? 0.0 : a); }
+  static double partial(double a, double) { return a > 0 ? 1.0 : (a <= 0 ? 0.0 : a); }
+};
+// d erf(a) = 2 / sqrt(pi) exp(-a^2) da
+struct Erf {
+  static constexpr ScalarOp kind = ScalarOp::erf;
+  static double value(double a) { return std::erf(a); }
+  static double partial(double a, double) { return 1.1283791670955126 * std::exp(-a * a); }
+};
+
+// d(a + b) = da + db
+struct Add {
+  static constexpr ScalarOp kind = ScalarOp::add;
+  static constexpr bool constant_partials = true;
+  static double value(double a, double b) { return a + b; }
+  static double da(double, double, double) { return 1.0; }
+  static double db(double, double, double) { return 1.0; }
+};
+// d(a - b) = da - db
+struct Sub {
+  static constexpr ScalarOp kind = ScalarOp::sub;
+  static constexpr bool constant_partials = true;
+  static double value(double a, double b) { return a - b; }
+  static double da(double, double, double) { return 1.0; }
+  static double db(double, double, double) { return -1.0; }
+};
+// d(a b) = b da + a db
+struct Mul {
+  static constexpr ScalarOp kind = ScalarOp::mul;
+  static double value(double a, double b) { return a * b; }
+  static double da(double, double b, double) { return b; }
+  static double db(double a, double, double) { return a; }
+};
+// d(a / b) = da / b - (a / b^2) db = (da - y db) / b
+struct Div {
+  static constexpr ScalarOp kind = ScalarOp::div;
+  static double value(double a, double b) { return a / b; }
+  static double da(double, double b, double) { return 1.0 / b; }
+  static double db(double, double b, double y) { return -y / b; }
+};
+// d a^b = b a^(b-1) da + a^b log(a) db;  d/db is taken as 0 where a^b == 0 (a == 0).
+// b == 2 (the common square) is computed as a * a, exactly.
+struct Pow {
+  static constexpr ScalarOp kind = ScalarOp::pow;
+  static double value(double a, double b) { return b == 2.0 ? a * a : std::pow(a, b); }
+  static double da(double a, double b, double) {
+    return b == 2.0 ? 2.0 * a : (b == 0.0 ? 0.0 : b * std::pow(a, b - 1.0));
+  }
+  static double db(double a, double, double y) { return y == 0.0 ? 0.0 : y * std::log(a); }
+};
+// d atan2(a, b) = (b da - a db) / (a^2 + b^2)      (a is the "y" argument, b the "x")
+struct Atan2 {
+  static constexpr ScalarOp kind = ScalarOp::atan2;
+  static double value(double a, double b) { return std::atan2(a, b); }
+  static double da(double a, double b, double) { return b / (a * a + b * b); }
+  static double db(double a, double b, double) { return -a / (a * a + b * b); }
+};
+// d min(a, b) = da if a <= b else db   (a tie sends the gradient to the first argument; NaN in,
+// NaN out, partials NaN)
+struct Min {
+  static constexpr ScalarOp kind = ScalarOp::min;
+  static double value(double a, double b) {
+    if (std::isnan(a) || std::isnan(b)) return a + b;
+    return a <= b ? a : b;
+  }
+  static double da(double a, double b, double y) {
+    return std::isnan(y) ? y : (a <= b ? 1.0 : 0.0);
+  }
+  static double db(double a, double b, double y) {
+    return std::isnan(y) ? y : (a <= b ? 0.0 : 1.0);
+  }
+};
+// d max(a, b) = da if a >= b else db   (a tie sends the gradient to the first argument)
+struct Max {
+  static constexpr ScalarOp kind = ScalarOp::max;
+  static double value(double a, double b) {
+    if (std::isnan(a) || std::isnan(b)) return a + b;
+    return a >= b ? a : b;
+  }
+  static double da(double a, double b, double y) {
+    return std::isnan(y) ? y : (a >= b ? 1.0 : 0.0);
+  }
+  static double db(double a, double b, double y) {
+    return std::isnan(y) ? y : (a >= b ? 0.0 : 1.0);
+  }
+};
+// d hypot(a, b) = (a da + b db) / y, with both partials 0 at (0, 0)
+struct Hypot {
+  static constexpr ScalarOp kind = ScalarOp::hypot;
+  static double value(double a, double b) { return std::hypot(a, b); }
+  static double da(double a, double, double y) { return y > 0 ? a / y : 0.0; }
+  static double db(double, double b, double y) { return y > 0 ? b / y : 0.0; }
+};
+
+template <class Op, class A>
+inline auto unary(const A& a) {
+  return RealUnaryExpr<Op, A>(a);
+}
+template <class Op, class A, class B>
+inline auto binary(const A& a, const B& b) {
+  return RealBinaryExpr<Op, A, B>(a, b);
+}
+template <class Op, class A>
+inline auto binary(const A& a, double b) {
+  return RealBinaryExpr<Op, A, Constant>(a, Constant{b});
+}
+template <class Op, class B>
+inline auto binary(double a, const B& b) {
+  return RealBinaryExpr<Op, Constant, B>(Constant{a}, b);
 }
 
 }  // namespace detail
 
 // ---------------------------------------------------------------------------------------------
-// Operators. Each function: the value, then its local partials, with the rule in a comment.
+// Operators and functions: each builds the node of its op (value and partials above). Either
+// operand of a binary op may be a Real, an expression, or a plain number.
 
-inline Real operator+(const Real& a) { return a; }
-// d(-a) = -da
-inline Real operator-(const Real& a) {
-  return detail::unary(detail::ScalarOp::neg, a, -a.value(), -1.0);
-}
-// d(a + b) = da + db
-inline Real operator+(const Real& a, const Real& b) {
-  return detail::binary(detail::ScalarOp::add, a, b, a.value() + b.value(), 1.0, 1.0);
-}
-// d(a - b) = da - db
-inline Real operator-(const Real& a, const Real& b) {
-  return detail::binary(detail::ScalarOp::sub, a, b, a.value() - b.value(), 1.0, -1.0);
-}
-// d(a b) = b da + a db
-inline Real operator*(const Real& a, const Real& b) {
-  return detail::binary(detail::ScalarOp::mul, a, b, a.value() * b.value(), b.value(),
-                        a.value());
-}
-// d(a / b) = da / b - (a / b^2) db = (da - y db) / b
-inline Real operator/(const Real& a, const Real& b) {
-  const double inv = 1.0 / b.value();
-  const double y = a.value() * inv;
-  return detail::binary(detail::ScalarOp::div, a, b, y, inv, -y * inv);
-}
-// Mixed with plain numbers: the number is a constant (not recorded).
-inline Real operator+(const Real& a, double b) { return a + Real(b); }
-inline Real operator+(double a, const Real& b) { return Real(a) + b; }
-inline Real operator-(const Real& a, double b) { return a - Real(b); }
-inline Real operator-(double a, const Real& b) { return Real(a) - b; }
-inline Real operator*(const Real& a, double b) { return a * Real(b); }
-inline Real operator*(double a, const Real& b) { return Real(a) * b; }
-inline Real operator/(const Real& a, double b) { return a / Real(b); }
-inline Real operator/(double a, const Real& b) { return Real(a) / b; }
+#define AD_SCALAR_UNARY(name, Op)                      \
+  template <RealExpr A>                                \
+  inline auto name(const A& a) {                       \
+    return detail::unary<detail::Op>(a);               \
+  }
+#define AD_SCALAR_BINARY(name, Op)                     \
+  template <RealExpr A, RealExpr B>                    \
+  inline auto name(const A& a, const B& b) {           \
+    return detail::binary<detail::Op>(a, b);           \
+  }                                                    \
+  template <RealExpr A>                                \
+  inline auto name(const A& a, double b) {             \
+    return detail::binary<detail::Op>(a, b);           \
+  }                                                    \
+  template <RealExpr B>                                \
+  inline auto name(double a, const B& b) {             \
+    return detail::binary<detail::Op>(a, b);           \
+  }
 
-inline Real& Real::operator+=(const Real& b) { return *this = *this + b; }
-inline Real& Real::operator-=(const Real& b) { return *this = *this - b; }
-inline Real& Real::operator*=(const Real& b) { return *this = *this * b; }
-inline Real& Real::operator/=(const Real& b) { return *this = *this / b; }
+template <RealExpr A>
+inline A operator+(const A& a) {
+  return a;
+}
+AD_SCALAR_UNARY(operator-, Neg)
+AD_SCALAR_BINARY(operator+, Add)
+AD_SCALAR_BINARY(operator-, Sub)
+AD_SCALAR_BINARY(operator*, Mul)
+AD_SCALAR_BINARY(operator/, Div)
+
+AD_SCALAR_UNARY(exp, Exp)
+AD_SCALAR_UNARY(log, Log)
+AD_SCALAR_UNARY(log1p, Log1p)
+AD_SCALAR_UNARY(expm1, Expm1)
+AD_SCALAR_UNARY(sqrt, Sqrt)
+AD_SCALAR_UNARY(cbrt, Cbrt)
+AD_SCALAR_UNARY(sin, Sin)
+AD_SCALAR_UNARY(cos, Cos)
+AD_SCALAR_UNARY(tan, Tan)
+AD_SCALAR_UNARY(asin, Asin)
+AD_SCALAR_UNARY(acos, Acos)
+AD_SCALAR_UNARY(atan, Atan)
+AD_SCALAR_UNARY(sinh, Sinh)
+AD_SCALAR_UNARY(cosh, Cosh)
+AD_SCALAR_UNARY(tanh, Tanh)
+AD_SCALAR_UNARY(asinh, Asinh)
+AD_SCALAR_UNARY(acosh, Acosh)
+AD_SCALAR_UNARY(atanh, Atanh)
+AD_SCALAR_UNARY(sigmoid, Sigmoid)
+AD_SCALAR_UNARY(softplus, Softplus)
+AD_SCALAR_UNARY(abs, Abs)
+AD_SCALAR_UNARY(relu, Relu)
+AD_SCALAR_UNARY(erf, Erf)
+AD_SCALAR_BINARY(pow, Pow)
+AD_SCALAR_BINARY(atan2, Atan2)
+AD_SCALAR_BINARY(min, Min)
+AD_SCALAR_BINARY(max, Max)
+AD_SCALAR_BINARY(hypot, Hypot)
+
+#undef AD_SCALAR_UNARY
+#undef AD_SCALAR_BINARY
+
+template <RealExpr E>
+inline Real& Real::operator+=(const E& b) {
+  return *this = *this + b;
+}
+template <RealExpr E>
+inline Real& Real::operator-=(const E& b) {
+  return *this = *this - b;
+}
+template <RealExpr E>
+inline Real& Real::operator*=(const E& b) {
+  return *this = *this * b;
+}
+template <RealExpr E>
+inline Real& Real::operator/=(const E& b) {
+  return *this = *this / b;
+}
+inline Real& Real::operator+=(double b) { return *this = *this + b; }
+inline Real& Real::operator-=(double b) { return *this = *this - b; }
+inline Real& Real::operator*=(double b) { return *this = *this * b; }
+inline Real& Real::operator/=(double b) { return *this = *this / b; }
 
 // Comparisons look at values only (they record nothing).
-inline bool operator==(const Real& a, const Real& b) { return a.value() == b.value(); }
-inline bool operator!=(const Real& a, const Real& b) { return a.value() != b.value(); }
-inline bool operator<(const Real& a, const Real& b) { return a.value() < b.value(); }
-inline bool operator<=(const Real& a, const Real& b) { return a.value() <= b.value(); }
-inline bool operator>(const Real& a, const Real& b) { return a.value() > b.value(); }
-inline bool operator>=(const Real& a, const Real& b) { return a.value() >= b.value(); }
-inline bool operator==(const Real& a, double b) { return a.value() == b; }
-inline bool operator!=(const Real& a, double b) { return a.value() != b; }
-inline bool operator<(const Real& a, double b) { return a.value() < b; }
-inline bool operator<=(const Real& a, double b) { return a.value() <= b; }
-inline bool operator>(const Real& a, double b) { return a.value() > b; }
-inline bool operator>=(const Real& a, double b) { return a.value() >= b; }
-inline bool operator==(double a, const Real& b) { return a == b.value(); }
-inline bool operator!=(double a, const Real& b) { return a != b.value(); }
-inline bool operator<(double a, const Real& b) { return a < b.value(); }
-inline bool operator<=(double a, const Real& b) { return a <= b.value(); }
-inline bool operator>(double a, const Real& b) { return a > b.value(); }
-inline bool operator>=(double a, const Real& b) { return a >= b.value(); }
+#define AD_SCALAR_COMPARE(op)                                  \
+  template <RealExpr A, RealExpr B>                            \
+  inline bool operator op(const A& a, const B& b) {            \
+    return a.value() op b.value();                             \
+  }                                                            \
+  template <RealExpr A>                                        \
+  inline bool operator op(const A& a, double b) {              \
+    return a.value() op b;                                     \
+  }                                                            \
+  template <RealExpr B>                                        \
+  inline bool operator op(double a, const B& b) {              \
+    return a op b.value();                                     \
+  }
+AD_SCALAR_COMPARE(==)
+AD_SCALAR_COMPARE(!=)
+AD_SCALAR_COMPARE(<)
+AD_SCALAR_COMPARE(<=)
+AD_SCALAR_COMPARE(>)
+AD_SCALAR_COMPARE(>=)
+#undef AD_SCALAR_COMPARE
 
-/// The value of a Real (or of a plain number), for generic code.
-inline double value(const Real& a) { return a.value(); }
+/// The value of a Real or expression (or of a plain number), for generic code.
+template <RealExpr E>
+inline double value(const E& a) {
+  return a.value();
+}
+inline double value(double a) { return a; }
 
 // ---------------------------------------------------------------------------------------------
-// Functions
-
-// d exp(a) = exp(a) da = y da
-inline Real exp(const Real& a) {
-  const double y = std::exp(a.value());
-  return detail::unary(detail::ScalarOp::exp, a, y, y);
-}
-// d log(a) = da / a
-inline Real log(const Real& a) {
-  return detail::unary(detail::ScalarOp::log, a, std::log(a.value()), 1.0 / a.value());
-}
-// d log1p(a) = da / (1 + a)
-inline Real log1p(const Real& a) {
-  return detail::unary(detail::ScalarOp::log1p, a, std::log1p(a.value()),
-                       1.0 / (1.0 + a.value()));
-}
-// d expm1(a) = exp(a) da = (y + 1) da
-inline Real expm1(const Real& a) {
-  const double y = std::expm1(a.value());
-  return detail::unary(detail::ScalarOp::expm1, a, y, y + 1.0);
-}
-// d sqrt(a) = da / (2 sqrt(a)) = da / (2 y)
-inline Real sqrt(const Real& a) {
-  const double y = std::sqrt(a.value());
-  return detail::unary(detail::ScalarOp::sqrt, a, y, 0.5 / y);
-}
-// d cbrt(a) = da / (3 cbrt(a)^2) = da / (3 y^2)
-inline Real cbrt(const Real& a) {
-  const double y = std::cbrt(a.value());
-  return detail::unary(detail::ScalarOp::cbrt, a, y, 1.0 / (3.0 * y * y));
-}
-// d sin(a) = cos(a) da
-inline Real sin(const Real& a) {
-  return detail::unary(detail::ScalarOp::sin, a, std::sin(a.value()), std::cos(a.value()));
-}
-// d cos(a) = -sin(a) da
-inline Real cos(const Real& a) {
-  return detail::unary(detail::ScalarOp::cos, a, std::cos(a.value()), -std::sin(a.value()));
-}
-// d tan(a) = (1 + tan(a)^2) da = (1 + y^2) da
-inline Real tan(const Real& a) {
-  const double y = std::tan(a.value());
-  return detail::unary(detail::ScalarOp::tan, a, y, 1.0 + y * y);
-}
-// d asin(a) = da / sqrt(1 - a^2)
-inline Real asin(const Real& a) {
-  const double v = a.value();
-  return detail::unary(detail::ScalarOp::asin, a, std::asin(v), 1.0 / std::sqrt(1.0 - v * v));
-}
-// d acos(a) = -da / sqrt(1 - a^2)
-inline Real acos(const Real& a) {
-  const double v = a.value();
-  return detail::unary(detail::ScalarOp::acos, a, std::acos(v), -1.0 / std::sqrt(1.0 - v * v));
-}
-// d atan(a) = da / (1 + a^2)
-inline Real atan(const Real& a) {
-  const double v = a.value();
-  return detail::unary(detail::ScalarOp::atan, a, std::atan(v), 1.0 / (1.0 + v * v));
-}
-// d atan2(a, b) = (b da - a db) / (a^2 + b^2)      (a is the "y" argument, b the "x")
-inline Real atan2(const Real& a, const Real& b) {
-  const double u = a.value(), v = b.value();
-  const double r2 = u * u + v * v;
-  return detail::binary(detail::ScalarOp::atan2, a, b, std::atan2(u, v), v / r2, -u / r2);
-}
-// d sinh(a) = cosh(a) da
-inline Real sinh(const Real& a) {
-  return detail::unary(detail::ScalarOp::sinh, a, std::sinh(a.value()), std::cosh(a.value()));
-}
-// d cosh(a) = sinh(a) da
-inline Real cosh(const Real& a) {
-  return detail::unary(detail::ScalarOp::cosh, a, std::cosh(a.value()), std::sinh(a.value()));
-}
-// d tanh(a) = (1 - y^2) da
-inline Real tanh(const Real& a) {
-  const double y = std::tanh(a.value());
-  return detail::unary(detail::ScalarOp::tanh, a, y, 1.0 - y * y);
-}
-// d asinh(a) = da / sqrt(a^2 + 1)
-inline Real asinh(const Real& a) {
-  const double v = a.value();
-  return detail::unary(detail::ScalarOp::asinh, a, std::asinh(v), 1.0 / std::hypot(v, 1.0));
-}
-// d acosh(a) = da / (sqrt(a - 1) sqrt(a + 1))        (a > 1)
-inline Real acosh(const Real& a) {
-  const double v = a.value();
-  return detail::unary(detail::ScalarOp::acosh, a, std::acosh(v),
-                       1.0 / (std::sqrt(v - 1.0) * std::sqrt(v + 1.0)));
-}
-// d atanh(a) = da / (1 - a^2)                         (|a| < 1)
-inline Real atanh(const Real& a) {
-  const double v = a.value();
-  return detail::unary(detail::ScalarOp::atanh, a, std::atanh(v), 1.0 / ((1.0 - v) * (1.0 + v)));
-}
-// sigmoid(a) = 1 / (1 + exp(-a)), computed without overflow on either side.
-// d sigmoid(a) = y (1 - y) da
-inline Real sigmoid(const Real& a) {
-  const double v = a.value();
-  double y;
-  if (v >= 0) {
-    y = 1.0 / (1.0 + std::exp(-v));
-  } else {
-    const double e = std::exp(v);
-    y = e / (1.0 + e);
-  }
-  return detail::unary(detail::ScalarOp::sigmoid, a, y, y * (1.0 - y));
-}
-// softplus(a) = log(1 + exp(a)) = max(a, 0) + log1p(exp(-|a|))  (no overflow, no cancellation)
-// d softplus(a) = sigmoid(a) da
-inline Real softplus(const Real& a) {
-  const double v = a.value();
-  const double e = std::exp(-std::fabs(v));
-  const double y = (v > 0 ? v : 0.0) + std::log1p(e);
-  const double s = v >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
-  return detail::unary(detail::ScalarOp::softplus, a, y, s);
-}
-// d |a| = sign(a) da, with abs'(0) = 0
-inline Real abs(const Real& a) {
-  const double v = a.value();
-  return detail::unary(detail::ScalarOp::abs, a, std::fabs(v),
-                       v > 0 ? 1.0 : (v < 0 ? -1.0 : (v == 0 ? 0.0 : v)));
-}
-// relu(a) = max(a, 0); d relu(a) = [a > 0] da, with relu'(0) = 0
-inline Real relu(const Real& a) {
-  const double v = a.value();
-  return detail::unary(detail::ScalarOp::relu, a, v > 0 ? v : (v <= 0 ? 0.0 : v),
-                       v > 0 ? 1.0 : (v <= 0 ? 0.0 : v));
-}
-// d min(a, b) = da if a <= b else db   (a tie sends the gradient to the first argument)
-inline Real min(const Real& a, const Real& b) {
-  const double u = a.value(), v = b.value();
-  if (std::isnan(u) || std::isnan(v)) {
-    const double n = u + v;
-    return detail::binary(detail::ScalarOp::min, a, b, n, n, n);
-  }
-  const bool first = u <= v;
-  return detail::binary(detail::ScalarOp::min, a, b, first ? u : v, first ? 1.0 : 0.0,
-                        first ? 0.0 : 1.0);
-}
-// d max(a, b) = da if a >= b else db   (a tie sends the gradient to the first argument)
-inline Real max(const Real& a, const Real& b) {
-  const double u = a.value(), v = b.value();
-  if (std::isnan(u) || std::isnan(v)) {
-    const double n = u + v;
-    return detail::binary(detail::ScalarOp::max, a, b, n, n, n);
-  }
-  const bool first = u >= v;
-  return detail::binary(detail::ScalarOp::max, a, b, first ? u : v, first ? 1.0 : 0.0,
-                        first ? 0.0 : 1.0);
-}
-// d hypot(a, b) = (a da + b db) / y, with both partials 0 at (0, 0)
-inline Real hypot(const Real& a, const Real& b) {
-  const double u = a.value(), v = b.value();
-  const double y = std::hypot(u, v);
-  const double inv = y > 0 ? 1.0 / y : 0.0;
-  return detail::binary(detail::ScalarOp::hypot, a, b, y, u * inv, v * inv);
-}
-// d erf(a) = 2 / sqrt(pi) exp(-a^2) da
-inline Real erf(const Real& a) {
-  const double v = a.value();
-  constexpr double two_over_sqrt_pi = 1.1283791670955126;
-  return detail::unary(detail::ScalarOp::erf, a, std::erf(v), two_over_sqrt_pi * std::exp(-v * v));
-}
-// d a^b = b a^(b-1) da + a^b log(a) db;  d/db is taken as 0 where a^b == 0 (a == 0)
-inline Real pow(const Real& a, const Real& b) {
-  const double u = a.value(), v = b.value();
-  const double y = std::pow(u, v);
-  const double da = v == 0.0 ? 0.0 : v * std::pow(u, v - 1.0);
-  const double db = (b.is_constant() || y == 0.0) ? 0.0 : y * std::log(u);
-  return detail::binary(detail::ScalarOp::pow, a, b, y, da, db);
-}
-inline Real pow(const Real& a, double b) { return pow(a, Real(b)); }
-inline Real pow(double a, const Real& b) { return pow(Real(a), b); }
-inline Real atan2(const Real& a, double b) { return atan2(a, Real(b)); }
-inline Real atan2(double a, const Real& b) { return atan2(Real(a), b); }
-inline Real min(const Real& a, double b) { return min(a, Real(b)); }
-inline Real min(double a, const Real& b) { return min(Real(a), b); }
-inline Real max(const Real& a, double b) { return max(a, Real(b)); }
-inline Real max(double a, const Real& b) { return max(Real(a), b); }
-inline Real hypot(const Real& a, double b) { return hypot(a, Real(b)); }
-inline Real hypot(double a, const Real& b) { return hypot(Real(a), b); }
-
-// ---------------------------------------------------------------------------------------------
-// The front door
+// The front door. Every function taking `const Real&` also takes an expression (it is recorded
+// first, as one statement).
 
 /// A new variable on the calling thread's default tape.
 inline Real variable(double value) { return ScalarTape::active().variable(value); }
