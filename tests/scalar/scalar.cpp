@@ -11,6 +11,7 @@
 #include <numbers>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -435,4 +436,111 @@ TEST_CASE("the thread's default tape and separate tapes on separate threads") {
     }
     CHECK(close(results[k], want, 1e-12));
   }
+}
+
+// ---- statements: one record per expression stored into a Real ----
+
+namespace {
+template <std::size_t... I>
+auto long_sum(const Real& x, std::index_sequence<I...>) {
+  return ((x * static_cast<double>(I + 1)) + ...);  // 100 leaf occurrences in one expression
+}
+}  // namespace
+
+TEST_CASE("an expression stored into a Real is one record with one pair per distinct leaf") {
+  ad::ScalarTape tape;
+  Real x = tape.variable(1.5);
+  Real f = sqrt(x * x + exp(x * x));
+  CHECK(tape.size() == 2);            // the variable and one statement
+  CHECK(tape.input_count() == 1);     // x's four occurrences merged into one (id, partial)
+  CHECK(tape.elementary_ops() == 6);  // the variable and five ops
+  CHECK(std::string(tape.op_name(1)) == "sqrt");
+  const double want = 1.5 * (1 + std::exp(2.25)) / std::sqrt(2.25 + std::exp(2.25));
+  CHECK(close(ad::derivative(f, x), want, 1e-14));
+  // s += e is one record too, whatever e is.
+  Real y = tape.variable(-0.5);
+  Real s = 0.0;
+  s += 100 * pow(y - x * x, 2) + pow(1 - x, 2);
+  CHECK(tape.size() == 4);
+  auto [dx, dy] = ad::derivatives(s, ad::wrt(x, y));
+  CHECK(close(dx, -400 * 1.5 * (-0.5 - 2.25) - 2 * (1 - 1.5), 1e-13));
+  CHECK(close(dy, 200 * (-0.5 - 2.25), 1e-13));
+  // Repeats that are not next to each other are separate pairs; the sweep adds them.
+  Real u = x * y + x;
+  CHECK(close(ad::derivative(u, x), -0.5 + 1, 1e-15));
+}
+
+TEST_CASE("expressions hold copies: auto is safe after the operands are gone") {
+  ad::ScalarTape tape;
+  Real x = tape.variable(2.0);
+  auto make = [&] {
+    Real local = x * 3.0;  // a node of its own
+    return exp(local) + local * local;  // refers to `local`, which dies here
+  };
+  auto e = make();
+  CHECK(close(e.value(), std::exp(6.0) + 36.0, 1e-15));
+  Real f = e;
+  CHECK(close(ad::derivative(f, x), 3 * std::exp(6.0) + 2 * 6.0 * 3, 1e-13));
+  // The same expression can be recorded again; each conversion is a new record.
+  Real g = e;
+  CHECK(g.id() != f.id());
+  CHECK(close(ad::derivative(g, x), ad::derivative(f, x), 1e-15));
+}
+
+TEST_CASE("an expression built before a clear throws when recorded after it") {
+  ad::ScalarTape tape;
+  Real x = tape.variable(1.0);
+  auto e = exp(x) * 2.0;
+  tape.clear();
+  CHECK_THROWS_AS((void)Real(e), ad::TapeError);
+  bool thrown = false;
+  try {
+    Real r = e;
+  } catch (const ad::TapeError& err) {
+    thrown = true;
+    CHECK(std::string(err.what()).find("mul") != std::string::npos);
+  }
+  CHECK(thrown);
+}
+
+TEST_CASE("a zero multiplier inside a statement does not reach an infinite partial") {
+  ad::ScalarTape tape;
+  Real a = tape.variable(-1.0), b = tape.variable(0.0);
+  // min picks a, so sqrt(b) (partial +inf at 0) gets multiplier 0: db = 0, not nan.
+  auto [da, db] = ad::derivatives(min(a, sqrt(b)), ad::wrt(a, b));
+  CHECK(da == 1.0);
+  CHECK(db == 0.0);
+  CHECK(ad::derivative(0.0 * log(b) + a, b) == 0.0);
+}
+
+TEST_CASE("statements and one-node-per-op (keep_values) give the same derivatives") {
+  for (bool keep : {false, true}) {
+    CAPTURE(keep);
+    ad::ScalarTape tape;
+    tape.keep_values(keep);
+    Real x = tape.variable(0.7), y = tape.variable(-1.3);
+    Real f = atan2(y, x) * sigmoid(x * y) + hypot(x, y) / (1.0 + pow(x, y * y)) -
+             softplus(tanh(y) - cbrt(x)) + erf(x) * max(x, y) + abs(y) * relu(x);
+    auto [dx, dy] = ad::derivatives(f, ad::wrt(x, y));
+    CHECK(tape.size() == (keep ? 2u + 23u : 3u));
+    const double h = 1e-6;
+    auto fv = [](double a, double b) {
+      return (atan2(Real(b), Real(a)) * sigmoid(Real(a) * b) +
+              hypot(Real(a), Real(b)) / (1.0 + pow(Real(a), Real(b) * b)) -
+              softplus(tanh(Real(b)) - cbrt(Real(a))) + erf(Real(a)) * max(Real(a), Real(b)) +
+              abs(Real(b)) * relu(Real(a)))
+          .value();
+    };
+    CHECK(close(dx, (fv(0.7 + h, -1.3) - fv(0.7 - h, -1.3)) / (2 * h), 1e-7));
+    CHECK(close(dy, (fv(0.7, -1.3 + h) - fv(0.7, -1.3 - h)) / (2 * h), 1e-7));
+  }
+}
+
+TEST_CASE("an expression with more leaves than one record holds is split, same derivative") {
+  ad::ScalarTape tape;
+  Real x = tape.variable(0.5);
+  Real s = long_sum(x, std::make_index_sequence<100>{});
+  CHECK(tape.size() > 2);  // split into several records
+  CHECK(close(s.value(), 0.5 * 5050, 1e-15));
+  CHECK(ad::derivative(s, x) == 5050.0);
 }
