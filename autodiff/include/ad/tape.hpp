@@ -186,6 +186,7 @@ class Tape {
   /// Checks that v is a live handle of this tape; returns its node.
   detail::Node<T>& checked(const Var<T>& v, const char* op);
   /// Appends a node; its value is resized to `shape` (keeping the buffer if the size matches).
+  /// `shape` may be a reference into another node's value.
   /// The node gets a backward rule only if some input requires a gradient and grad is enabled.
   template <class S>
   Var<T> record(const char* op, detail::BackwardFn<T> backward, std::initializer_list<Var<T>> in,
@@ -220,6 +221,8 @@ Var<T> Tape<T>::record(const char* op, detail::BackwardFn<T> backward,
     req = checked(v, op).requires_grad || req;
     ids[k++] = v.id();
   }
+  // copy the shape first: it may point into a node that push() moves when the tape grows
+  const xt::svector<std::size_t, 8> dims(shape.begin(), shape.end());
   auto& n = push(op);
   n.n_in = k;
   n.in[0] = ids[0];
@@ -227,9 +230,8 @@ Var<T> Tape<T>::record(const char* op, detail::BackwardFn<T> backward,
   n.in[2] = ids[2];
   n.requires_grad = req && grad_enabled();
   n.backward = n.requires_grad ? backward : nullptr;
-  if (n.value.dimension() != shape.size() ||
-      !std::equal(shape.begin(), shape.end(), n.value.shape().begin()))
-    n.value.resize(shape);
+  if (n.value.dimension() != dims.size() || !std::equal(dims.begin(), dims.end(), n.value.shape().begin()))
+    n.value.resize(dims);
   return handle(static_cast<std::uint32_t>(size_ - 1));
 }
 
