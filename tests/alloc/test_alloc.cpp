@@ -73,3 +73,30 @@ TEST_CASE_TEMPLATE("alloc: record, sweep, clear 1000 times allocates nothing aft
   std::vector<int> v(10);
   CHECK(g_allocations.load() - c0 == 1);
 }
+
+#include <ad/nn/module.hpp>
+#include <ad/nn/optim.hpp>
+#include <ad/nn/train.hpp>
+
+TEST_CASE_TEMPLATE("alloc: nn::Trainer steps (mlp, dropout, Adam, L2, clipping) allocate nothing after warm-up", T, double,
+                   float) {
+  // 20-16-4 with dropout, a batch of 32, four classes
+  ad::nn::Sequential<T> net;
+  net.template emplace<ad::nn::Linear<T>>(20, 16, 1);
+  net.template emplace<ad::nn::Activation<T>>("relu");
+  net.template emplace<ad::nn::Dropout<T>>(0.2, 3);
+  net.template emplace<ad::nn::Linear<T>>(16, 4, 2);
+  net.template emplace<ad::nn::Activation<T>>("softmax");
+  ad::nn::Adam<T> opt(net.parameters(), {.lr = 1e-3});
+  ad::nn::Trainer<T> trainer(net, opt, ad::nn::Loss::cross_entropy, /*l2=*/1e-4);
+  trainer.clip_norm = 5;
+  xt::xarray<T> xb = xt::zeros<T>({std::size_t(32), std::size_t(20)}), yb = xt::zeros<T>({std::size_t(32)});
+  for (std::size_t i = 0; i < xb.size(); ++i) xb.data()[i] = static_cast<T>(((i * 13) % 29) / 29.0);
+  for (std::size_t i = 0; i < yb.size(); ++i) yb.data()[i] = static_cast<T>(i % 4);
+  double first = 0, last = 0;
+  for (int i = 0; i < 10; ++i) first += trainer.step(xb, yb);
+  const long before = g_allocations.load();
+  for (int i = 0; i < 500; ++i) last = trainer.step(xb, yb);
+  CHECK(g_allocations.load() - before == 0);
+  CHECK(last < first / 10);  // it does train
+}
