@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -167,10 +168,16 @@ Stored read_file(const std::string& path) {
     const std::size_t rank = r.count(t[2], "rank");
     if (t.size() != 3 + rank) r.fail(fmt::format("tensor {}: rank {} but {} dimensions", st.name, rank, t.size() - 3));
     std::size_t size = 1;
+    bool too_big = false;
     for (std::size_t d = 0; d < rank; ++d) {
       st.shape.push_back(r.count(t[3 + d], "dimension"));
-      size *= st.shape.back();
+      too_big = too_big || __builtin_mul_overflow(size, st.shape.back(), &size);
     }
+    // Each value takes at least two bytes (a digit and a separator): a header announcing more
+    // than the rest of the file can hold is refused before anything is allocated.
+    if (too_big || size > (r.body_end - std::min(r.pos, r.body_end)) / 2 + 1)
+      r.fail(fmt::format("tensor {} {}: announces more values than the file holds", st.name,
+                         shape_str(st.shape)));
     st.values.reserve(size);
     while (st.values.size() < size) {
       std::string l;
@@ -190,11 +197,25 @@ Stored read_file(const std::string& path) {
   return s;
 }
 
+/// Builds the layer of a spec line. Sizes are whole numbers, and a layer's parameters may not
+/// need more values than the file holds (`max_values`), so a corrupt line cannot ask for
+/// absurd memory.
 template <class T>
-std::unique_ptr<Module<T>> build_layer(const std::string& spec, const std::string& path) {
+std::unique_ptr<Module<T>> build_layer(const std::string& spec, const std::string& path,
+                                       std::size_t max_values) {
   const auto t = split(spec);
-  auto bad = [&](const char* why) {
+  auto bad = [&](const std::string& why) {
     return IoError(fmt::format("load_model: {}: layer '{}': {}", path, spec, why));
+  };
+  auto size = [&](const std::string& s) {
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long v = std::strtoull(s.c_str(), &end, 10);
+    if (s.empty() || *end != '\0' || errno != 0 || s[0] == '-' || s[0] == '+' || s[0] == ' ')
+      throw bad(fmt::format("size '{}' is not a whole number", s));
+    if (v > max_values)
+      throw bad(fmt::format("size {} is larger than the {} values the file holds", v, max_values));
+    return static_cast<std::size_t>(v);
   };
   auto num = [&](const std::string& s) {
     char* end = nullptr;
@@ -204,15 +225,19 @@ std::unique_ptr<Module<T>> build_layer(const std::string& spec, const std::strin
   };
   try {
     if (t.empty()) throw bad("empty");
-    if (t[0] == "linear" && t.size() == 4)
-      return std::make_unique<Linear<T>>(static_cast<std::size_t>(num(t[1])), static_cast<std::size_t>(num(t[2])),
-                                         std::uint64_t{0}, Init::zeros, t[3] == "bias");
+    if (t[0] == "linear" && t.size() == 4) {
+      const std::size_t in = size(t[1]), out = size(t[2]);
+      if (in != 0 && out > max_values / in)
+        throw bad(fmt::format("{} x {} weights are more than the {} values the file holds", in, out,
+                              max_values));
+      return std::make_unique<Linear<T>>(in, out, std::uint64_t{0}, Init::zeros, t[3] == "bias");
+    }
     if (t[0] == "activation" && (t.size() == 2 || t.size() == 3))
       return std::make_unique<Activation<T>>(t[1], t.size() == 3 ? num(t[2]) : -1.0);
     if (t[0] == "dropout" && t.size() == 3)
       return std::make_unique<Dropout<T>>(num(t[1]), static_cast<std::uint64_t>(std::strtoull(t[2].c_str(), nullptr, 10)));
     if (t[0] == "batchnorm1d" && t.size() == 4)
-      return std::make_unique<BatchNorm1d<T>>(static_cast<std::size_t>(num(t[1])), num(t[2]), num(t[3]));
+      return std::make_unique<BatchNorm1d<T>>(size(t[1]), num(t[2]), num(t[3]));
   } catch (const IoError&) {
     throw;
   } catch (const Error& e) {
@@ -299,8 +324,10 @@ void save(Module<T>& model, const std::string& path) {
 template <class T>
 Sequential<T> load_model(const std::string& path) {
   const Stored s = read_file(path);
+  std::size_t values = 0;
+  for (const auto& t : s.tensors) values += t.values.size();
   Sequential<T> net;
-  for (const auto& spec : s.specs) net.add(build_layer<T>(spec, path));
+  for (const auto& spec : s.specs) net.add(build_layer<T>(spec, path, values));
   assign(net, s, path);
   return net;
 }
