@@ -76,9 +76,12 @@ std::size_t gz_read(const std::string& who, const std::string& path, gzFile_s* f
     const int got = gzread(f, out + done, chunk);
     int err = Z_OK;
     const char* msg = gzerror(f, &err);
-    if (got < 0 || (err != Z_OK && err != Z_STREAM_END))
-      throw IoError(fmt::format("{}: {}: truncated or corrupt gzip data ({})", who, path,
-                                msg && *msg ? msg : "read error"));
+    if (got < 0 || (err != Z_OK && err != Z_STREAM_END)) {
+      // zlib starts its message with the path, which ours already names.
+      std::string why = msg && *msg ? msg : "read error";
+      if (why.rfind(path + ": ", 0) == 0) why.erase(0, path.size() + 2);
+      throw IoError(fmt::format("{}: {}: truncated or corrupt gzip data ({})", who, path, why));
+    }
     if (got == 0) break;
     done += static_cast<std::size_t>(got);
   }
@@ -502,11 +505,14 @@ xt::xarray<double> load_idx_array(const std::string& path) {
     throw IoError(fmt::format("{}: {}: truncated in the header ({} dimensions announced)", who,
                               path, ndims));
   std::vector<std::size_t> shape(ndims);
+  // The product of the non-zero dimensions is bounded too: (0, 2^32-1, 2^32-1) holds no data but
+  // its row width (features()) would overflow and ask for absurd memory later.
   std::uint64_t elements = 1;
-  bool too_big = false;
+  bool too_big = false, empty = false;
   for (std::size_t i = 0; i < ndims; ++i) {
     shape[i] = be32(&dims_raw[4 * i]);
-    if (shape[i] != 0 && elements > kMaxIdxElements / shape[i]) too_big = true;
+    if (shape[i] == 0) empty = true;
+    else if (elements > kMaxIdxElements / shape[i]) too_big = true;
     else elements *= shape[i];
   }
   auto shape_s = [&] {
@@ -517,6 +523,7 @@ xt::xarray<double> load_idx_array(const std::string& path) {
   if (too_big || elements > kMaxIdxElements)
     throw IoError(fmt::format("{}: {}: header dimensions {} are absurd (more than 2^31 elements); "
                               "the file is corrupt", who, path, shape_s()));
+  if (empty) elements = 0;
   const std::uint64_t header_bytes = 4 + 4 * std::uint64_t(ndims);
   const std::uint64_t data_bytes = elements * tsize;
   if (!gz && data_bytes + header_bytes > file_size)
