@@ -111,6 +111,7 @@ xt::xarray<std::size_t> confusion_matrix(const std::vector<std::size_t>& predict
 
 ClassReport classification_report(const std::vector<std::size_t>& predicted,
                                   const std::vector<std::size_t>& truth, std::size_t classes) {
+  check_pair("classification_report", predicted, truth);  // else the error would name confusion_matrix
   const xt::xarray<std::size_t> m = confusion_matrix(predicted, truth, classes);
   ClassReport r;
   r.precision.resize(classes);
