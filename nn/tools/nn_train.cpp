@@ -60,7 +60,7 @@ struct Config {
   bool restore_best = true, use_float = false, quiet = false;
   int threads = -1;
   // output
-  std::string save, history, plot, heatmap, title;
+  std::string save, history, plot, heatmap, grid_csv, title;
   std::vector<std::pair<std::string, std::vector<std::string>>> grid;
 };
 
@@ -215,6 +215,8 @@ const std::vector<Option>& options() {
        [](C&, S) {}},
       {"heatmap", "FILE", "Grid search", "the grid's validation accuracy (R^2 for regression) as an SVG heatmap",
        [](C& c, S v) { c.heatmap = v; }},
+      {"grid-csv", "FILE", "Grid search", "the grid's validation scores as CSV (one row per value of the first --grid)",
+       [](C& c, S v) { c.grid_csv = v; }},
   };
   return table;
 }
@@ -441,8 +443,7 @@ Prepared prepare(Config& c) {
   p.meta.scaling.fit(p.train.x);
   p.meta.scaling.apply(p.train.x);
   if (p.has_val) p.meta.scaling.apply(p.val.x);
-  if (!p.test_is_train) p.meta.scaling.apply(p.test.x);
-  else p.test.x = p.train.x;
+  p.meta.scaling.apply(p.test.x);  // its own copy of the rows, also when it repeats the training set
 
   const std::size_t features = p.train.features();
   std::size_t outputs = regression ? (p.train.y.dimension() == 2 ? p.train.y.shape()[1] : 1)
@@ -645,6 +646,31 @@ int run(Config& c) {
     if (!best) throw ad::ValueError("grid search: every run failed; try smaller learning rates");
     fmt::print("best: {} (validation {} {:.4f})\n", grid_keys, regression ? "R^2" : "accuracy", best_score);
     map.decimals = 3;
+    // the grid as a table (rows: first option, columns: second), on the terminal and as CSV
+    const std::string corner = c.grid.size() > 1 ? g0.first + " \\ " + c.grid[1].first : g0.first;
+    std::string table = fmt::format("{:>14}", corner), csv = c.grid.size() > 1 ? g0.first + "\\" + c.grid[1].first : g0.first;
+    if (c.grid.size() > 1)
+      for (const auto& v1 : g1) table += fmt::format(" {:>9}", v1), csv += "," + v1;
+    else
+      table += fmt::format(" {:>9}", regression ? "val_r2" : "val_acc"), csv += regression ? ",val_r2" : ",val_accuracy";
+    table += "\n";
+    csv += "\n";
+    for (std::size_t i = 0; i < g0.second.size(); ++i) {
+      table += fmt::format("{:>14}", g0.second[i]);
+      csv += g0.second[i];
+      for (std::size_t j = 0; j < g1.size(); ++j) {
+        const double v = map.values[i * g1.size() + j];
+        table += std::isnan(v) ? fmt::format(" {:>9}", "n/a") : fmt::format(" {:>9.4f}", v);
+        csv += std::isnan(v) ? std::string(",") : fmt::format(",{:.6g}", v);
+      }
+      table += "\n";
+      csv += "\n";
+    }
+    fmt::print("validation {} per grid cell:\n{}", regression ? "R^2" : "accuracy", table);
+    if (!c.grid_csv.empty()) {
+      write_text_file(c.grid_csv, csv);
+      fmt::print("table: {}\n", c.grid_csv);
+    }
     if (!c.heatmap.empty()) {
       write_text_file(c.heatmap, heatmap_svg(map));
       fmt::print("heatmap: {}\n", c.heatmap);

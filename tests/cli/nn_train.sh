@@ -127,12 +127,21 @@ run "$PREDICT" --model r.model --data reg.csv
 [ "$RC" = 0 ] && ge "$(key r2)" 0.95 || fail "nn-predict regression: $RC $LAST $ERR"
 
 # 8. Grid search: 2 x 3 cells, a heatmap with one cell and one value each.
-run "$TRAIN" --epochs 3 --grid lr=0.1,1 --grid l2=0,1e-4,1e-3 --heatmap g.svg --quiet
+run "$TRAIN" --epochs 3 --grid lr=0.1,1 --grid l2=0,1e-4,1e-3 --heatmap g.svg --grid-csv g.csv --quiet
 [ "$RC" = 0 ] || fail "grid exit $RC: $ERR"
 [ "$(grep -c 'class="cell"' g.svg)" = 6 ] || fail "heatmap cells: $(grep -c 'class="cell"' g.svg), want 6"
 [ "$(grep -c 'class="value"' g.svg)" = 6 ] || fail "heatmap values: want 6"
 [ "$(printf '%s\n' "$OUT" | grep -c '^grid ')" = 6 ] || fail "grid should print one line per cell"
+# the table: a header with the l2 values, then one row per lr with 3 scores in [0, 1]
+[ "$(head -n 1 g.csv)" = 'lr\l2,0,1e-4,1e-3' ] || fail "grid csv header: $(head -n 1 g.csv)"
+[ "$(wc -l < g.csv)" = 3 ] || fail "grid csv should have 1 + 2 rows"
+awk -F, 'NR > 1 { if (NF != 4) exit 1; for (i = 2; i <= 4; i++) if ($i < 0 || $i > 1) exit 1 }' g.csv || fail "grid csv cells"
+has "$OUT" "lr . l2" || fail "grid table not printed"
 [ -n "$(key best_lr)" ] && [ -n "$(key best_l2)" ] && [ -n "$(key test_accuracy)" ] || fail "grid last line: $LAST"
+# a validation split of the gates keeps the test on all four rows of the truth table
+run "$TRAIN" --data xor --layers 2,4,1 --hidden tanh --optimizer adam --lr 0.05 --epochs 5 --batch 4 --val-fraction 0.25 --quiet
+[ "$RC" = 0 ] || fail "xor with a validation split: exit $RC: $ERR"
+has "$OUT" "4 test" || fail "xor test rows: $OUT"
 grep -q 'learning rate' g.svg && grep -q '>1e-4<' g.svg || fail "heatmap axis labels / tick values missing"
 for f in g.svg h.svg; do  # python3 comes from .ci/install-deps
   python3 -c 'import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])' "$f" || fail "$f is not well-formed XML"
