@@ -73,7 +73,8 @@ Var<T> data_loss(const Plan<T>& plan, const Var<T>& out, const xt::xarray<T>& yb
       labels.resize(n);
       for (std::size_t i = 0; i < n; ++i) {
         const T v = yb.data()[i];
-        if (!(v >= 0) || static_cast<std::size_t>(v) >= k || static_cast<T>(static_cast<std::size_t>(v)) != v)
+        // Compared as T before any cast: casting 1e30 or inf to size_t is undefined behaviour.
+        if (!(v >= 0) || !(v < static_cast<T>(k)) || static_cast<T>(static_cast<std::size_t>(v)) != v)
           throw ValueError(fmt::format("cross_entropy: label {} (row {}) is not a class index in 0..{}; "
                                        "the model has {} outputs",
                                        static_cast<double>(v), i, k - 1, k));
