@@ -12,7 +12,10 @@
 #include <ad/ops.hpp>
 #include <ad/tape.hpp>
 
+#include <fmt/format.h>
 #include <xtensor/xbuilder.hpp>
+
+#include <limits>
 
 using namespace robust;
 using Arr = xt::xarray<double>;
@@ -89,6 +92,15 @@ TEST_CASE("shape mismatches: layers, losses and the training entry points") {
   const Arr xv = zeros({3, 2}), yv = zeros({2});
   CHECK(s([&] { ad::nn::fit(net, opt, x, zeros({4}), {.x_val = &xv, .y_val = &yv, .verbose = 0}); }) ==
         "fit (validation): y must be (n,) or (n, k) with n = 3 rows of x, got (2,)");
+  // Labels that are no class index: compared before any cast to size_t (1e30 and inf used to be
+  // cast first, which is undefined behaviour).
+  for (double label : {1e30, std::numeric_limits<double>::infinity(), 2.5, -1.0}) {
+    CAPTURE(label);
+    Arr y = zeros({4});
+    y(3) = label;
+    CHECK(message_of<ad::ValueError>([&] { ad::nn::fit(net, opt, x, y, {.verbose = 0}); }) ==
+          fmt::format("cross_entropy: label {} (row 3) is not a class index in 0..2; the model has 3 outputs", label));
+  }
   CHECK(s([&] { ad::nn::evaluate(net, x, zeros({5}), ad::nn::Loss::cross_entropy); }) ==
         "evaluate: y must be (n,) or (n, k) with n = 4 rows of x, got (5,)");
   CHECK(s([&] { ad::nn::predict(net, zeros({4, 2, 1})); }) == "predict: x must be (n, features), got (4, 2, 1)");
