@@ -124,7 +124,7 @@ struct UnaryCase {
 #define UNARY(NAME, EXPR, VALUE, DERIV, POINTS)                                                    \
   UnaryCase {                                                                                    \
     NAME, [](const Var<double>& x) { return EXPR; }, [](const Var<float>& x) { return EXPR; },   \
-        [](double x) { return VALUE; }, [](double x) { return DERIV; }, POINTS                   \
+        [](double x) { (void)x; return VALUE; }, [](double x) { (void)x; return DERIV; }, POINTS                   \
   }
 
 const std::vector<double> kAll = {-2.1, -0.7, -0.1, 0.3, 1.1, 2.5};
