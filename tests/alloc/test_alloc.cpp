@@ -8,6 +8,8 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+// The replacements below pair malloc with free on purpose; gcc cannot see that they match.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #include <cstdlib>
 #include <new>
 
