@@ -122,16 +122,6 @@ std::size_t ScalarTape::capacity_bytes() const noexcept {
          adjoints_.capacity() * sizeof(double) + vars_.capacity() * sizeof(std::uint32_t);
 }
 
-namespace {
-// adj += p g, fused where the processor has FMA (shorter dependency chain in the sweep).
-inline double madd(double p, double g, double a) {
-#ifdef AD_SCALAR_FMA
-  return std::fma(p, g, a);
-#else
-  return p * g + a;
-#endif
-}
-}  // namespace
 
 // The zeroing loop below stays a loop: a call to memset costs more than the whole sweep of a
 // small recording (W1 has two nodes); long loops are vectorized anyway.
