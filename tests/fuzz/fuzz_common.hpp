@@ -17,6 +17,15 @@ inline std::string scratch_path(const char* name) {
   return d + "/ad_fuzz_" + std::to_string(::getpid()) + "_" + name;
 }
 
+/// A scratch file removed when the process exits (libFuzzer ends with exit(), so static objects
+/// are destroyed).
+struct Scratch {
+  std::string path;
+  explicit Scratch(const char* name) : path(scratch_path(name)) {}
+  ~Scratch() { std::remove(path.c_str()); }
+  operator const std::string&() const { return path; }
+};
+
 inline void write_file(const std::string& path, const std::uint8_t* data, std::size_t size) {
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) std::abort();

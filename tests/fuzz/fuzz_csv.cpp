@@ -10,7 +10,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 1) return 0;
-  static const std::string path = ad::fuzz::scratch_path("csv");
+  static const ad::fuzz::Scratch path("csv");
   ad::nn::CsvOptions o;
   const unsigned b = data[0];
   o.header = static_cast<int>(b % 3) - 1;                           // -1, 0, 1

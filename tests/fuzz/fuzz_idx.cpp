@@ -10,7 +10,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 2) return 0;
-  static const std::string a = ad::fuzz::scratch_path("idx_a"), b = ad::fuzz::scratch_path("idx_b");
+  static const ad::fuzz::Scratch a("idx_a"), b("idx_b");
   try {
     if (data[0] % 2 == 0) {
       ad::fuzz::write_file(a, data + 1, size - 1);

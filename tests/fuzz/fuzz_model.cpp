@@ -26,8 +26,7 @@ std::uint64_t fnv1a(const std::string& s) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 1) return 0;
-  static const std::string path = ad::fuzz::scratch_path("model"),
-                           again = ad::fuzz::scratch_path("model_again");
+  static const ad::fuzz::Scratch path("model"), again("model_again");
   std::string text(reinterpret_cast<const char*>(data + 1), size - 1);
   if (data[0] & 1) {
     if (!text.empty() && text.back() != '\n') text += '\n';
