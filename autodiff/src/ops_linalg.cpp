@@ -183,12 +183,15 @@ Var<T> reshape(const Var<T>& x, const std::vector<std::ptrdiff_t>& new_shape) {
                                    fmt::join(new_shape, ", "), shape_str(xv.shape())));
     } else {
       shape.push_back(static_cast<std::size_t>(new_shape[d]));
+      if (shape.back() != 0 && known > xv.size() / shape.back() + 1)  // would overflow or exceed the input
+        throw ShapeError(fmt::format("reshape: cannot view {} ({} entries) as ({})", shape_str(xv.shape()),
+                                     xv.size(), fmt::join(new_shape, ", ")));
       known *= shape.back();
     }
   }
   if (infer >= 0 && known != 0 && xv.size() % known == 0) shape[infer] = xv.size() / known;
   std::size_t total = 1;
-  for (auto s : shape) total *= s;
+  for (auto s : shape) total = (s != 0 && total > xv.size() / s + 1) ? xv.size() + 1 : total * s;
   if (total != xv.size())
     throw ShapeError(fmt::format("reshape: cannot view {} ({} entries) as ({})", shape_str(xv.shape()),
                                  xv.size(), fmt::join(new_shape, ", ")));

@@ -43,6 +43,10 @@ TEST_CASE("tape: shape mismatches name the op and both shapes") {
   CHECK(message_of([&] { ad::sum(a, 2); }) == "sum: axis 2 is out of range for shape (3, 4)");
   CHECK(message_of([&] { ad::softmax(a, -3); }) == "softmax: axis -3 is out of range for shape (3, 4)");
   CHECK(message_of([&] { ad::reshape(a, {5, -1}); }) == "reshape: cannot view (3, 4) (12 entries) as (5, -1)");
+  // sizes whose product overflows size_t are refused, not wrapped around to 12
+  CHECK(message_of([&] { ad::reshape(a, {4294967296, 4294967296, 12}); }) ==
+        "reshape: cannot view (3, 4) (12 entries) as (4294967296, 4294967296, 12)");
+  CHECK(message_of([&] { ad::reshape(a, {0, 4294967296, 4294967296, -1}); }).find("reshape: cannot view") == 0);
   CHECK(message_of([&] { ad::pick(a, {0, 1}); }) == "pick: needs a (n, k) matrix and n labels, got shape (3, 4) and 2 labels");
   CHECK(message_of([&] { ad::pick(a, {0, 1, 4}); }) == "pick: label 4 at row 2 is out of range for 4 classes");
   CHECK(message_of([&] { t.backward(a); }).find("backward: the output has shape (3, 4)") == 0);
