@@ -4,6 +4,8 @@
 #include <ad/nn/random.hpp>
 
 #include <doctest/doctest.h>
+
+#include "support.hpp"
 #include <xtensor/xbuilder.hpp>
 #include <xtensor/xview.hpp>
 #include <zlib.h>
@@ -22,64 +24,23 @@
 
 namespace fs = std::filesystem;
 using ad::nn::Dataset;
+using namespace support;
 
 namespace {
 
-/// A fresh folder for the files of one test, removed at the end.
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name) {
-    path = fs::temp_directory_path() / ("ad_test_data_" + name + "_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string write(const std::string& name, const std::string& content) const {
-    const std::string p = (path / name).string();
-    std::ofstream(p, std::ios::binary) << content;
-    return p;
-  }
-  std::string write_gz(const std::string& name, const std::string& content) const {
-    const std::string p = (path / name).string();
-    gzFile f = gzopen(p.c_str(), "wb");
-    REQUIRE(f != nullptr);
-    if (!content.empty()) REQUIRE(gzwrite(f, content.data(), unsigned(content.size())) == int(content.size()));
-    gzclose(f);
-    return p;
-  }
-};
-
-std::string read_bytes(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+/// Writes `content` gzipped into dir.
+std::string write_gz(const TempDir& dir, const std::string& name, const std::string& content) {
+  const std::string p = dir.file(name);
+  gzFile f = gzopen(p.c_str(), "wb");
+  REQUIRE(f != nullptr);
+  if (!content.empty()) REQUIRE(gzwrite(f, content.data(), unsigned(content.size())) == int(content.size()));
+  gzclose(f);
+  return p;
 }
 
-/// The message of the exception E thrown by f (fails the test if none or another type).
-template <class E, class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    FAIL("wrong exception type: " << e.what());
-    return {};
-  }
-  FAIL("no exception thrown");
-  return {};
-}
 
-/// (n, 1) column from values (brace lists of one-element rows are ambiguous for xarray).
-xt::xarray<double> column(const std::vector<double>& v) {
-  xt::xarray<double> a = xt::xarray<double>::from_shape({v.size(), std::size_t(1)});
-  std::copy(v.begin(), v.end(), a.begin());
-  return a;
-}
 
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
 
 std::vector<std::size_t> counts(const std::vector<std::size_t>& labels, std::size_t k) {
   std::vector<std::size_t> c(k, 0);
@@ -308,7 +269,7 @@ TEST_CASE("data: load_csv reads headers, label columns, delimiters, quotes, CRLF
   SUBCASE("gzip is read like plain text and gives the same data") {
     const std::string text = "x,y,label\n0.25,1,0\n2,3,1\n";
     const Dataset a = ad::nn::load_csv(dir.write("p.csv", text));
-    const Dataset b = ad::nn::load_csv(dir.write_gz("p.csv.gz", text));
+    const Dataset b = ad::nn::load_csv(write_gz(dir, "p.csv.gz", text));
     CHECK(a.x == b.x);
     CHECK(a.y == b.y);
     CHECK(b.feature_names == std::vector<std::string>{"x", "y"});
@@ -408,8 +369,8 @@ TEST_CASE("data: load_idx reads MNIST-style pairs, plain and gzipped") {
   std::string labels = idx_header(0x08, {3}) + std::string{7, 0, 9};
   for (bool gz : {false, true}) {
     CAPTURE(gz);
-    const auto ip = gz ? dir.write_gz("img.gz", images) : dir.write("img", images);
-    const auto lp = gz ? dir.write_gz("lab.gz", labels) : dir.write("lab", labels);
+    const auto ip = gz ? write_gz(dir, "img.gz", images) : dir.write("img", images);
+    const auto lp = gz ? write_gz(dir, "lab.gz", labels) : dir.write("lab", labels);
     const Dataset d = ad::nn::load_idx(ip, lp);
     REQUIRE(d.x.dimension() == 2);
     REQUIRE(d.size() == 3);
@@ -436,7 +397,7 @@ TEST_CASE("data: load_idx_array decodes every IDX element type with the header's
   }
   SUBCASE("int, 1 x 2 x 1") {
     const auto a = ad::nn::load_idx_array(
-        dir.write_gz("i.gz", idx_header(0x0C, {1, 2, 1}) + be_bytes(70000, 4) + be_bytes(0xFFFFFFFEu, 4)));
+        write_gz(dir, "i.gz", idx_header(0x0C, {1, 2, 1}) + be_bytes(70000, 4) + be_bytes(0xFFFFFFFEu, 4)));
     REQUIRE(a.dimension() == 3);
     CHECK(a(0, 0, 0) == 70000);
     CHECK(a(0, 1, 0) == -2);
@@ -469,7 +430,7 @@ TEST_CASE("data: load_idx bad-input catalogue refuses corrupt headers before all
   const auto empty = dir.write("empty", "");
   m = message_of<ad::IoError>([&] { ad::nn::load_idx_array(empty); });
   CHECK(has(m, "empty"));
-  const auto empty_gz = dir.write_gz("empty.gz", "");
+  const auto empty_gz = write_gz(dir, "empty.gz", "");
   m = message_of<ad::IoError>([&] { ad::nn::load_idx_array(empty_gz); });
   CHECK(has(m, empty_gz));
 
@@ -495,7 +456,7 @@ TEST_CASE("data: load_idx bad-input catalogue refuses corrupt headers before all
   CHECK(has(m, "truncated"));
   CHECK(has(m, "3 x 2 x 2"));
 
-  const auto short_gz = dir.write_gz("short_data.gz", idx_header(0x08, {3, 2, 2}) + std::string(11, 'a'));
+  const auto short_gz = write_gz(dir, "short_data.gz", idx_header(0x08, {3, 2, 2}) + std::string(11, 'a'));
   m = message_of<ad::IoError>([&] { ad::nn::load_idx_array(short_gz); });
   CHECK(has(m, "truncated"));
 
@@ -503,7 +464,7 @@ TEST_CASE("data: load_idx bad-input catalogue refuses corrupt headers before all
   std::string big = idx_header(0x08, {100, 28, 28});
   ad::nn::Rng rng(1);
   for (int i = 0; i < 100 * 784; ++i) big += char(rng.below(256));
-  const std::string gz = read_bytes(dir.write_gz("big.gz", big));
+  const std::string gz = read_bytes(write_gz(dir, "big.gz", big));
   const auto cut = dir.write("cut.gz", gz.substr(0, gz.size() / 2));
   m = message_of<ad::IoError>([&] { ad::nn::load_idx_array(cut); });
   CHECK(has(m, cut));
@@ -518,7 +479,7 @@ TEST_CASE("data: load_idx bad-input catalogue refuses corrupt headers before all
   const auto absurd = dir.write("absurd", idx_header(0x0E, {0xFFFFFFFFu, 0xFFFFFFFFu}) + "abc");
   m = message_of<ad::IoError>([&] { ad::nn::load_idx_array(absurd); });
   CHECK(has(m, "absurd"));
-  const auto absurd_gz = dir.write_gz("absurd.gz", idx_header(0x08, {60000, 256, 256}) + "abc");
+  const auto absurd_gz = write_gz(dir, "absurd.gz", idx_header(0x08, {60000, 256, 256}) + "abc");
   m = message_of<ad::IoError>([&] { ad::nn::load_idx_array(absurd_gz); });
   CHECK(has(m, absurd_gz));
   CHECK(has(m, "60000 x 256 x 256"));

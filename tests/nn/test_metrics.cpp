@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -10,29 +12,10 @@
 using V = std::vector<std::size_t>;
 
 namespace {
+using namespace support;
 
-template <class E, class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    FAIL("wrong exception type: " << e.what());
-    return {};
-  }
-  FAIL("no exception thrown");
-  return {};
-}
 
-/// (n, 1) column from values (brace lists of one-element rows are ambiguous for xarray).
-xt::xarray<double> column(const std::vector<double>& v) {
-  xt::xarray<double> a = xt::xarray<double>::from_shape({v.size(), std::size_t(1)});
-  std::copy(v.begin(), v.end(), a.begin());
-  return a;
-}
 
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 }  // namespace
 
