@@ -8,6 +8,8 @@
 // Last line: key=value figures (ms per gradient, ratios, tape bytes per op, max error).
 #include <ad/scalar.hpp>
 
+#include "common.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -18,20 +20,10 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-struct Stats {
-  double median, min, max;
-};
-
-Stats stats(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return {v[v.size() / 2], v.front(), v.back()};
-}
+using bench::Clock;
+using bench::seconds_since;
+using bench::Stats;
+using bench::stats;
 
 volatile double sink;
 

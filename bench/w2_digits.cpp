@@ -15,6 +15,8 @@
 #include <ad/nn/optim.hpp>
 #include <ad/nn/random.hpp>
 
+#include "common.hpp"
+
 #include <cblas.h>
 #include <fmt/format.h>
 #include <xtensor/xadapt.hpp>
@@ -30,7 +32,7 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
 constexpr std::size_t kIn = 64, kHidden = 50, kOut = 10, kBatch = 100;
 constexpr double kLr = 0.1;
 
@@ -53,23 +55,12 @@ Workload make_workload(std::size_t epochs) {
   w.xtest = test.x;
   w.ytrain = train.labels();
   w.ytest = test.labels();
-  ad::nn::Rng order_rng(7);
-  for (std::size_t e = 0; e < epochs; ++e) {
-    std::vector<std::size_t> p(w.ytrain.size());
-    for (std::size_t i = 0; i < p.size(); ++i) p[i] = i;
-    order_rng.shuffle(p);
-    w.orders.push_back(std::move(p));
-  }
-  ad::nn::Rng init(1);
-  auto fill = [&](std::vector<double>& v, std::size_t n, std::size_t fan_in) {
-    const double a = 1 / std::sqrt(double(fan_in));
-    v.resize(n);
-    for (auto& x : v) x = init.uniform(-a, a);
-  };
-  fill(w.w1, kIn * kHidden, kIn);
-  fill(w.b1, kHidden, kIn);
-  fill(w.w2, kHidden * kOut, kHidden);
-  fill(w.b2, kOut, kHidden);
+  w.orders = bench::epoch_orders(w.ytrain.size(), epochs);
+  auto init = bench::initial_weights<double>({kIn, kHidden, kOut});
+  w.w1 = init[0];
+  w.b1 = init[1];
+  w.w2 = init[2];
+  w.b2 = init[3];
   return w;
 }
 
@@ -194,11 +185,6 @@ Result run_engine(const Workload& w) {
   return r;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -223,14 +209,13 @@ int main(int argc, char** argv) {
     fmt::print("repeat {}: floor {:.4f} s  engine {:.4f} s\n", r, rf.seconds, re.seconds);
   }
   const double samples = double(epochs) * double(w.ytrain.size());
+  const bench::Stats sf = bench::stats(tf), se = bench::stats(te);
   fmt::print("floor:  median {:.4f} s (min {:.4f}, max {:.4f}), final loss {:.6f}, test accuracy {:.4f}\n",
-             median(tf), *std::min_element(tf.begin(), tf.end()), *std::max_element(tf.begin(), tf.end()),
-             rf.final_loss, rf.test_accuracy);
+             sf.median, sf.min, sf.max, rf.final_loss, rf.test_accuracy);
   fmt::print("engine: median {:.4f} s (min {:.4f}, max {:.4f}), final loss {:.6f}, test accuracy {:.4f}\n",
-             median(te), *std::min_element(te.begin(), te.end()), *std::max_element(te.begin(), te.end()),
-             re.final_loss, re.test_accuracy);
+             se.median, se.min, se.max, re.final_loss, re.test_accuracy);
   fmt::print("w2_floor_s={:.4f} w2_engine_s={:.4f} w2_ratio={:.3f} w2_samples_per_s={:.0f} w2_final_loss={:.6f} "
              "w2_floor_loss={:.6f} w2_test_accuracy={:.4f}\n",
-             median(tf), median(te), median(te) / median(tf), samples / median(te), re.final_loss, rf.final_loss,
+             sf.median, se.median, se.median / sf.median, samples / se.median, re.final_loss, rf.final_loss,
              re.test_accuracy);
 }

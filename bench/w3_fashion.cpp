@@ -16,6 +16,8 @@
 #include <ad/nn/optim.hpp>
 #include <ad/nn/random.hpp>
 
+#include "common.hpp"
+
 #include <cblas.h>
 #include <fmt/format.h>
 #include <sys/resource.h>
@@ -29,7 +31,7 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
 constexpr std::size_t kBatch = 128;
 const std::vector<std::size_t> kSizes = {784, 256, 128, 10};
 
@@ -49,22 +51,8 @@ Workload make_workload(std::size_t epochs) {
   w.xtest = std::move(test.x);
   w.ytrain = train.labels();
   w.ytest = test.labels();
-  ad::nn::Rng order_rng(7);
-  for (std::size_t e = 0; e < epochs; ++e) {
-    std::vector<std::size_t> p(w.ytrain.size());
-    for (std::size_t i = 0; i < p.size(); ++i) p[i] = i;
-    order_rng.shuffle(p);
-    w.orders.push_back(std::move(p));
-  }
-  ad::nn::Rng rng(1);
-  for (std::size_t l = 0; l + 1 < kSizes.size(); ++l) {
-    const double a = 1 / std::sqrt(double(kSizes[l]));
-    std::vector<float> W(kSizes[l] * kSizes[l + 1]), b(kSizes[l + 1]);
-    for (auto& v : W) v = static_cast<float>(rng.uniform(-a, a));
-    for (auto& v : b) v = static_cast<float>(rng.uniform(-a, a));
-    w.init.push_back(std::move(W));
-    w.init.push_back(std::move(b));
-  }
+  w.orders = bench::epoch_orders(w.ytrain.size(), epochs);
+  w.init = bench::initial_weights<float>(kSizes);
   return w;
 }
 

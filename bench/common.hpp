@@ -1,0 +1,61 @@
+// What every benchmark program shares: the clock, median/min/max of repeated timings, and the
+// W2/W3 workload pieces of ../shared/bench-workloads.md (epoch orders from splitmix64(7), initial
+// weights from splitmix64(1) in PyTorch's default ranges).
+#pragma once
+
+#include <ad/nn/random.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <vector>
+
+namespace bench {
+
+using Clock = std::chrono::steady_clock;
+
+inline double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+struct Stats {
+  double median, min, max;
+};
+
+/// Median (upper middle for an even count), min and max of timings.
+inline Stats stats(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return {v[v.size() / 2], v.front(), v.back()};
+}
+
+/// One order of 0..n-1 per epoch: each a Fisher-Yates shuffle of the identity, drawn in turn
+/// from one splitmix64(7) stream.
+inline std::vector<std::vector<std::size_t>> epoch_orders(std::size_t n, std::size_t epochs) {
+  ad::nn::Rng rng(7);
+  std::vector<std::vector<std::size_t>> orders;
+  for (std::size_t e = 0; e < epochs; ++e) {
+    std::vector<std::size_t> p(n);
+    for (std::size_t i = 0; i < n; ++i) p[i] = i;
+    rng.shuffle(p);
+    orders.push_back(std::move(p));
+  }
+  return orders;
+}
+
+/// Initial weights of an MLP with these layer sizes: layer by layer W (fan_in x fan_out,
+/// row-major) then b, every entry U(-1/sqrt(fan_in), 1/sqrt(fan_in)) from splitmix64(1).
+/// Returns W0, b0, W1, b1, ...
+template <class T>
+std::vector<std::vector<T>> initial_weights(const std::vector<std::size_t>& sizes) {
+  ad::nn::Rng rng(1);
+  std::vector<std::vector<T>> out;
+  for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {
+    const double a = 1 / std::sqrt(double(sizes[l]));
+    std::vector<T> w(sizes[l] * sizes[l + 1]), b(sizes[l + 1]);
+    for (auto& v : w) v = static_cast<T>(rng.uniform(-a, a));
+    for (auto& v : b) v = static_cast<T>(rng.uniform(-a, a));
+    out.push_back(std::move(w));
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+}  // namespace bench
