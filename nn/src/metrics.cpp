@@ -109,6 +109,23 @@ xt::xarray<std::size_t> confusion_matrix(const std::vector<std::size_t>& predict
   return m;
 }
 
+std::string format_confusion_matrix(const xt::xarray<std::size_t>& cm, const std::vector<std::string>& names) {
+  auto name = [&](std::size_t k) { return k < names.size() ? names[k] : std::to_string(k); };
+  std::size_t w = 4;
+  for (std::size_t k = 0; k < cm.shape()[0]; ++k) w = std::max(w, name(k).size() + 1);
+  for (auto v : cm) w = std::max(w, std::to_string(v).size() + 1);
+  const std::size_t first = std::max<std::size_t>(w, 10);
+  std::string s = fmt::format("{:>{}}", "true\\pred", first);
+  for (std::size_t j = 0; j < cm.shape()[1]; ++j) s += fmt::format("{:>{}}", name(j), w);
+  s += '\n';
+  for (std::size_t i = 0; i < cm.shape()[0]; ++i) {
+    s += fmt::format("{:>{}}", name(i), first);
+    for (std::size_t j = 0; j < cm.shape()[1]; ++j) s += fmt::format("{:>{}}", cm(i, j), w);
+    s += '\n';
+  }
+  return s;
+}
+
 ClassReport classification_report(const std::vector<std::size_t>& predicted,
                                   const std::vector<std::size_t>& truth, std::size_t classes) {
   check_pair("classification_report", predicted, truth);  // else the error would name confusion_matrix

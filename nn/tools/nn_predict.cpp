@@ -191,18 +191,9 @@ int run(const Args& a, const cli::Meta& meta, bool have_meta) {
     const std::size_t k = std::max({names.size(), scores.shape()[1] == 1 ? std::size_t(2) : scores.shape()[1]});
     const double acc = accuracy(predicted, truth);
     fmt::print("accuracy {:.4f} ({} of {} rows)\n", acc, static_cast<std::size_t>(std::lround(acc * d.size())), d.size());
-    const auto cm = confusion_matrix(predicted, truth, k);
-    std::size_t w = 5;
-    for (std::size_t c = 0; c < k; ++c) w = std::max(w, name(c).size() + 1);
-    std::string s = fmt::format("confusion matrix (rows: true class, columns: predicted)\n{:>{}}", "", w);
-    for (std::size_t j = 0; j < k; ++j) s += fmt::format("{:>{}}", name(j), w);
-    s += '\n';
-    for (std::size_t i = 0; i < k; ++i) {
-      s += fmt::format("{:>{}}", name(i), w);
-      for (std::size_t j = 0; j < k; ++j) s += fmt::format("{:>{}}", cm(i, j), w);
-      s += '\n';
-    }
-    fmt::print("{}{}", s, classification_report(predicted, truth, k).to_string(names));
+    fmt::print("confusion matrix (rows: true class, columns: predicted)\n{}{}",
+               format_confusion_matrix(confusion_matrix(predicted, truth, k), names),
+               classification_report(predicted, truth, k).to_string(names));
     last += fmt::format(" accuracy={:.4f}", acc);
   }
   fmt::print("{}\n", last);

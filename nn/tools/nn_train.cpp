@@ -544,21 +544,6 @@ Run<T> train_once(const Config& c, const Prepared& p, bool verbose) {
   return r;
 }
 
-std::string fmt_matrix(const xt::xarray<std::size_t>& cm, const std::vector<std::string>& names) {
-  std::size_t w = 4;
-  for (const auto& n : names) w = std::max(w, n.size() + 1);
-  for (auto v : cm) w = std::max(w, std::to_string(v).size() + 1);
-  std::string s = fmt::format("{:>{}}", "true\\pred", std::max<std::size_t>(w, 10));
-  for (std::size_t j = 0; j < cm.shape()[1]; ++j) s += fmt::format("{:>{}}", j < names.size() ? names[j] : std::to_string(j), w);
-  s += '\n';
-  for (std::size_t i = 0; i < cm.shape()[0]; ++i) {
-    s += fmt::format("{:>{}}", i < names.size() ? names[i] : std::to_string(i), std::max<std::size_t>(w, 10));
-    for (std::size_t j = 0; j < cm.shape()[1]; ++j) s += fmt::format("{:>{}}", cm(i, j), w);
-    s += '\n';
-  }
-  return s;
-}
-
 std::string default_title(const Config& c) {
   std::vector<std::string> sizes;
   for (auto s : c.layers) sizes.push_back(std::to_string(s));
@@ -708,7 +693,7 @@ int run(Config& c) {
     fmt::print("test: accuracy {:.4f}, loss {:.4f} ({} rows)\n", test.metric, test.loss, truth.size());
     if (k <= 20) {
       fmt::print("confusion matrix (rows: true class, columns: predicted)\n{}",
-                 fmt_matrix(confusion_matrix(test.predicted, truth, k), p.meta.class_names));
+                 format_confusion_matrix(confusion_matrix(test.predicted, truth, k), p.meta.class_names));
       fmt::print("{}", classification_report(test.predicted, truth, k).to_string(p.meta.class_names));
     }
     last += fmt::format("test_accuracy={:.4f} test_loss={:.4f} train_loss={:.4f} train_accuracy={:.4f}", test.metric,

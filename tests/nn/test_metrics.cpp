@@ -109,3 +109,13 @@ TEST_CASE("metrics: mse and r2 by hand") {
   CHECK(ad::nn::r2_score(xt::xarray<double>{5, 6}, xt::xarray<double>{5, 5}) == 0.0);
   message_of<ad::ValueError>([] { ad::nn::r2_score(xt::xarray<double>{1}, xt::xarray<double>{1}); });
 }
+
+TEST_CASE("metrics: format_confusion_matrix lays out rows as true classes, columns as predictions") {
+  // truth 0,0,1,2 predicted 0,1,1,1: row 0 = [1 1 0], row 1 = [0 1 0], row 2 = [0 1 0]
+  const auto cm = ad::nn::confusion_matrix({0, 1, 1, 1}, {0, 0, 1, 2}, 3);
+  CHECK(ad::nn::format_confusion_matrix(cm, {"cat", "dog"}) ==
+        " true\\pred cat dog   2\n"
+        "       cat   1   1   0\n"
+        "       dog   0   1   0\n"
+        "         2   0   1   0\n");
+}

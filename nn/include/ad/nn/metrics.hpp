@@ -36,6 +36,9 @@ std::vector<std::size_t> threshold_labels(const xt::xarray<float>& scores, doubl
 xt::xarray<std::size_t> confusion_matrix(const std::vector<std::size_t>& predicted,
                                          const std::vector<std::size_t>& truth,
                                          std::size_t classes);
+/// The matrix as a table: a "true\\pred" corner, one column per predicted class and one row per
+/// true class, labelled by names (class indices where names is shorter), right-aligned.
+std::string format_confusion_matrix(const xt::xarray<std::size_t>& cm, const std::vector<std::string>& names = {});
 
 struct ClassReport {
   std::vector<double> precision, recall, f1;  ///< per class
