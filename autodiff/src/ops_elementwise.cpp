@@ -163,9 +163,7 @@ void unary_backward(Tape<T>& t, Node<T>& n) {
 template <class Op, class T>
 Var<T> unary(const Var<T>& xv, T alpha = T(0), T beta = T(0)) {
   Tape<T>& t = xv.tape();
-  const auto& xs = t.checked(xv, Op::name).val().shape();
-  const xt::svector<std::size_t, kMaxRank> shape(xs.begin(), xs.end());  // recording may move nodes
-  Var<T> out = t.record(Op::name, &unary_backward<Op, T>, {xv}, shape);
+  Var<T> out = t.record(Op::name, &unary_backward<Op, T>, {xv}, t.checked(xv, Op::name).val().shape());
   auto& n = t.node(out.id());
   n.alpha = alpha;
   n.beta = beta;

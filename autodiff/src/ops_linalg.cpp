@@ -205,9 +205,7 @@ template <class T>
 Var<T> detach(const Var<T>& x) {
   using namespace detail;
   Tape<T>& t = x.tape();
-  const auto& xs = t.checked(x, "detach").val().shape();
-  xt::svector<std::size_t, kMaxRank> shape(xs.begin(), xs.end());
-  Var<T> out = t.record("detach", nullptr, {x}, shape);
+  Var<T> out = t.record("detach", nullptr, {x}, t.checked(x, "detach").val().shape());
   auto& n = t.node(out.id());
   n.requires_grad = false;  // nothing flows back through a detached value
   const auto& src = t.node(x.id()).val();

@@ -132,11 +132,10 @@ Var<T> softmax_family(const Var<T>& x, int axis, bool log, const char* op) {
   Tape<T>& t = x.tape();
   const auto& xs = t.checked(x, op).val().shape();
   const AxisView v(op, xs, axis);
-  xt::svector<std::size_t, kMaxRank> shape(xs.begin(), xs.end());
-  Var<T> out = t.record(op, log ? &log_softmax_backward<T> : &softmax_backward<T>, {x}, shape);
+  Var<T> out = t.record(op, log ? &log_softmax_backward<T> : &softmax_backward<T>, {x}, xs);
   auto& n = t.node(out.id());
   n.axis = v.axis;
-  if (log) resize_to(n.aux, shape);
+  if (log) resize_to(n.aux, n.value.shape());  // not xs: recording may have moved the input node
   const T* in = t.node(x.id()).val().data();
   T* y = n.value.data();
   T* prob = n.aux.data();
