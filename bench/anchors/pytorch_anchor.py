@@ -39,6 +39,7 @@ class SplitMix64:
         return lo + (hi - lo) * ((self.next() >> 11) * 2.0 ** -53)
 
     def permutation(self, n):
+        """Fisher-Yates shuffle of 0..n-1: for i from n-1 down to 1, j = next() % (i + 1)."""
         p = list(range(n))
         for i in range(n - 1, 0, -1):
             j = self.next() % (i + 1)
@@ -72,15 +73,26 @@ def model_from(layers, hidden, dtype):
 
 
 def epoch_orders(n, epochs):
+    """One shuffle of 0..n-1 per epoch, drawn in turn from one splitmix64(7) stream."""
     rng = SplitMix64(7)
-    orders = []
-    for _ in range(epochs):
-        p = list(range(n))
-        for i in range(n - 1, 0, -1):
-            j = rng.next() % (i + 1)
-            p[i], p[j] = p[j], p[i]
-        orders.append(torch.tensor(p))
-    return orders
+    return [torch.tensor(rng.permutation(n)) for _ in range(epochs)]
+
+
+def train_epoch(model, opt, x, y, order, batch):
+    """One pass over the rows in `order`, minibatches of `batch`; returns the last batch's loss."""
+    lossf = torch.nn.CrossEntropyLoss()
+    for s in range(0, len(order), batch):
+        idx = order[s:s + batch]
+        opt.zero_grad()
+        loss = lossf(model(x[idx]), y[idx])
+        loss.backward()
+        opt.step()
+    return loss.item()
+
+
+def test_accuracy(model, x, y):
+    with torch.no_grad():
+        return (model(x).argmax(1) == y).double().mean().item()
 
 
 def peak_rss_mb():
@@ -152,19 +164,12 @@ def w2(epochs=100, repeats=3):
     for _ in range(repeats):
         model = model_from(layers, torch.nn.Sigmoid, torch.float64)
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        lossf = torch.nn.CrossEntropyLoss()
         t0 = time.perf_counter()
         for order in orders:
-            for s in range(0, len(tr), 100):
-                idx = order[s:s + 100]
-                opt.zero_grad()
-                loss = lossf(model(xtr[idx]), ytr[idx])
-                loss.backward()
-                opt.step()
+            loss = train_epoch(model, opt, xtr, ytr, order, 100)
         times.append(time.perf_counter() - t0)
-    with torch.no_grad():
-        acc = (model(xte).argmax(1) == yte).double().mean().item()
-    print(f"pytorch_w2_s={statistics.median(times):.4f} pytorch_w2_final_loss={loss.item():.6f} pytorch_w2_test_accuracy={acc:.4f}")
+    acc = test_accuracy(model, xte, yte)
+    print(f"pytorch_w2_s={statistics.median(times):.4f} pytorch_w2_final_loss={loss:.6f} pytorch_w2_test_accuracy={acc:.4f}")
 
 
 def load_idx(path):
@@ -183,19 +188,12 @@ def w3(epochs=10):
     orders = epoch_orders(60000, epochs)
     model = model_from(init_layers([784, 256, 128, 10], np.float32), torch.nn.ReLU, torch.float32)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
-    lossf = torch.nn.CrossEntropyLoss()
     times = []
     for e, order in enumerate(orders):
         t0 = time.perf_counter()
-        for s in range(0, 60000, 128):
-            idx = order[s:s + 128]
-            opt.zero_grad()
-            loss = lossf(model(xtr[idx]), ytr[idx])
-            loss.backward()
-            opt.step()
+        train_epoch(model, opt, xtr, ytr, order, 128)
         times.append(time.perf_counter() - t0)
-        with torch.no_grad():
-            acc = (model(xte).argmax(1) == yte).float().mean().item()
+        acc = test_accuracy(model, xte, yte)
         print(f"epoch {e + 1}: {times[-1]:.3f} s, test accuracy {acc:.4f}")
     med = statistics.median(times[1:]) if len(times) > 1 else times[0]
     print(f"pytorch_w3_s_per_epoch={med:.3f} pytorch_w3_test_accuracy={acc:.4f} pytorch_w3_epochs={epochs} pytorch_w3_peak_rss_mb={peak_rss_mb():.0f}")
