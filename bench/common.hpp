@@ -1,5 +1,5 @@
-// What every benchmark program shares: the clock, median/min/max of repeated timings, and the
-// W2/W3 workload pieces of ../shared/bench-workloads.md (epoch orders from splitmix64(7), initial
+// What every benchmark program (and the ADOL-C anchors) shares: the clock, median/min/max of
+// repeated timings, the W1b function with its hand-written gradient, and the W2/W3 workload pieces of ../shared/bench-workloads.md (epoch orders from splitmix64(7), initial
 // weights from splitmix64(1) in PyTorch's default ranges).
 #pragma once
 
@@ -24,6 +24,29 @@ struct Stats {
 inline Stats stats(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return {v[v.size() / 2], v.front(), v.back()};
+}
+
+/// W1b: the extended Rosenbrock function sum_i 100 (x[i+1] - x[i]^2)^2 + (1 - x[i])^2.
+inline double rosenbrock(const std::vector<double>& x) {
+  double f = 0;
+  for (std::size_t i = 0; i + 1 < x.size(); ++i) {
+    const double t = x[i + 1] - x[i] * x[i], u = 1.0 - x[i];
+    f += 100.0 * (t * t) + u * u;
+  }
+  return f;
+}
+
+/// W1b's hand-written floor: f and its gradient g (resized by the caller to x's size).
+inline double rosenbrock_grad(const std::vector<double>& x, std::vector<double>& g) {
+  double f = 0;
+  std::fill(g.begin(), g.end(), 0.0);
+  for (std::size_t i = 0; i + 1 < x.size(); ++i) {
+    const double t = x[i + 1] - x[i] * x[i], u = 1.0 - x[i];
+    f += 100.0 * (t * t) + u * u;
+    g[i] += -400.0 * x[i] * t - 2.0 * u;
+    g[i + 1] += 200.0 * t;
+  }
+  return f;
 }
 
 /// One order of 0..n-1 per epoch: each a Fisher-Yates shuffle of the identity, drawn in turn

@@ -24,30 +24,11 @@ using bench::Clock;
 using bench::seconds_since;
 using bench::Stats;
 using bench::stats;
+using bench::rosenbrock;
+using bench::rosenbrock_grad;
 
 volatile double sink;
 
-double rosenbrock(const std::vector<double>& x) {
-  double f = 0;
-  for (std::size_t i = 0; i + 1 < x.size(); ++i) {
-    const double t = x[i + 1] - x[i] * x[i], u = 1.0 - x[i];
-    f += 100.0 * (t * t) + u * u;
-  }
-  return f;
-}
-
-// The floor: f and its gradient written by hand.
-double rosenbrock_grad(const std::vector<double>& x, std::vector<double>& g) {
-  double f = 0;
-  std::fill(g.begin(), g.end(), 0.0);
-  for (std::size_t i = 0; i + 1 < x.size(); ++i) {
-    const double t = x[i + 1] - x[i] * x[i], u = 1.0 - x[i];
-    f += 100.0 * (t * t) + u * u;
-    g[i] += -400.0 * x[i] * t - 2.0 * u;
-    g[i + 1] += 200.0 * t;
-  }
-  return f;
-}
 
 }  // namespace
 

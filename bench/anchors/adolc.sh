@@ -14,11 +14,11 @@ if [ ! -f /usr/include/adolc/adolc.h ]; then
 fi
 mkdir -p "$OUT"
 CXX="${CXX:-g++}"
-FLAGS="-std=c++17 -O3 -march=native -DNDEBUG"
+FLAGS="-std=c++17 -O3 -march=native -DNDEBUG -I$HERE/../../nn/include"  # common.hpp uses ad::nn::Rng
 for w in w1 w1b; do
   [ "$WHICH" = all ] || [ "$WHICH" = "$w" ] || continue
   src="$HERE/adolc_$w.cpp" bin="$OUT/adolc_$w"
-  if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ]; then
+  if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ] || [ "$HERE/../common.hpp" -nt "$bin" ]; then
     $CXX $FLAGS "$src" -o "$bin" -ladolc
   fi
   "$bin"

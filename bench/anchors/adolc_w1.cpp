@@ -9,6 +9,8 @@
 // Last line: key=value figures (ns per gradient, ratio to plain f, max error).
 #include <adolc/adolc.h>
 
+#include "../common.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -17,14 +19,9 @@
 #include <vector>
 
 namespace {
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+using bench::Clock;
+using bench::seconds_since;
+double median(const std::vector<double>& v) { return bench::stats(v).median; }
 volatile double sink;
 }  // namespace
 

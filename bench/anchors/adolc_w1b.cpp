@@ -10,6 +10,8 @@
 // Last line: key=value figures (ms per gradient, ratio to plain f, tape bytes, max error).
 #include <adolc/adolc.h>
 
+#include "../common.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -18,32 +20,13 @@
 #include <vector>
 
 namespace {
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+using bench::Clock;
+using bench::seconds_since;
+double median(const std::vector<double>& v) { return bench::stats(v).median; }
 volatile double sink;
 
-double rosenbrock(const std::vector<double>& x) {
-  double f = 0;
-  for (std::size_t i = 0; i + 1 < x.size(); ++i) {
-    const double t = x[i + 1] - x[i] * x[i], u = 1.0 - x[i];
-    f += 100.0 * (t * t) + u * u;
-  }
-  return f;
-}
-void rosenbrock_grad(const std::vector<double>& x, std::vector<double>& g) {
-  std::fill(g.begin(), g.end(), 0.0);
-  for (std::size_t i = 0; i + 1 < x.size(); ++i) {
-    const double t = x[i + 1] - x[i] * x[i], u = 1.0 - x[i];
-    g[i] += -400.0 * x[i] * t - 2.0 * u;
-    g[i + 1] += 200.0 * t;
-  }
-}
+using bench::rosenbrock;
+using bench::rosenbrock_grad;
 }  // namespace
 
 int main(int argc, char** argv) {
