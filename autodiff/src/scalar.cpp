@@ -47,7 +47,8 @@ void throw_stale(ScalarOp op) {
       op == ScalarOp::var ? "backward/adjoint" : scalar_op_name(op)));
 }
 
-void throw_mixed(ScalarOp op) {
+void throw_mixed(ScalarOp op, bool same_tape) {
+  if (same_tape) throw_stale(op);
   throw TapeError(fmt::format(
       "{}: the two operands were recorded on different scalar tapes; record both on one tape",
       scalar_op_name(op)));
@@ -80,6 +81,12 @@ void ScalarTape::keep_values(bool on) {
     std::fill(values_.data(), values_.data() + n_ops_, std::numeric_limits<double>::quiet_NaN());
   }
   keep_values_ = on;
+  fast_ops_ = on ? 0 : cap_ops_;
+}
+
+void ScalarTape::slow_node(double value) {
+  if (n_ops_ + 1 > cap_ops_) grow(1, 0);
+  if (keep_values_) values_.data()[n_ops_] = value;
 }
 
 void ScalarTape::reserve(std::size_t ops, std::size_t args) {
@@ -98,8 +105,11 @@ void ScalarTape::grow(std::size_t ops, std::size_t args) {
     ops_.reserve(n, n_ops_);
     counts_.reserve(n, n_ops_);
     vars_.reserve(n, n_vars_);
+    stmts_.reserve(n, n_stmts_);
     if (keep_values_ || values_.capacity()) values_.reserve(n, n_ops_);
+    adjoints_.reserve(n, swept_);  // adjoints of the last sweep stay readable
     cap_ops_ = n;
+    fast_ops_ = keep_values_ ? 0 : n;
   }
   if (keep_values_ && values_.capacity() < cap_ops_) values_.reserve(cap_ops_, n_ops_);
   if (n_args_ + args > cap_args_) {
@@ -113,65 +123,27 @@ void ScalarTape::grow(std::size_t ops, std::size_t args) {
 std::size_t ScalarTape::recorded_bytes() const noexcept {
   return n_ops_ * (sizeof(detail::OpByte) + sizeof(detail::Count) +
                    (keep_values_ ? sizeof(double) : 0)) +
+         (n_stmts_ + n_vars_) * sizeof(std::uint32_t) +
          n_args_ * (sizeof(std::uint32_t) + sizeof(double));
 }
 
 std::size_t ScalarTape::capacity_bytes() const noexcept {
   return ops_.capacity() + counts_.capacity() + values_.capacity() * sizeof(double) +
          args_.capacity() * sizeof(std::uint32_t) + partials_.capacity() * sizeof(double) +
-         adjoints_.capacity() * sizeof(double) + vars_.capacity() * sizeof(std::uint32_t);
+         adjoints_.capacity() * sizeof(double) + vars_.capacity() * sizeof(std::uint32_t) +
+         stmts_.capacity() * sizeof(std::uint32_t);
 }
 
 
-// The zeroing loop below stays a loop: a call to memset costs more than the whole sweep of a
-// small recording (W1 has two nodes); long loops are vectorized anyway.
-#if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("no-tree-loop-distribute-patterns")))
-#endif
-void ScalarTape::backward(const Real& y) {
-  if (y.tape_ != this) [[unlikely]]
-    throw TapeError(y.tape_ ? "backward: the output was recorded on another scalar tape"
-                            : "backward: the output is a constant (it depends on no variable)");
-  check(y, ScalarOp::var);
-  // Nodes after y cannot influence it: they are neither zeroed nor swept, and read as 0.
-  const std::size_t n = static_cast<std::size_t>(y.id_) + 1;
-  if (adjoints_.capacity() < cap_ops_) [[unlikely]]
-    adjoints_.reserve(cap_ops_, 0);
-  double* adj = adjoints_.data();
-  for (std::size_t i = 0; i < n; ++i) adj[i] = 0.0;
-  const detail::Count* counts = counts_.data();
-  const std::uint32_t* args = args_.data();
-  const double* partials = partials_.data();
-  adj[y.id_] = 1.0;
-  // Step the input offset back over the nodes after y.
-  std::size_t off = n_args_;
-  for (std::size_t i = n_ops_; i > n;) off -= detail::count(counts[--i]);
-  std::size_t i = n;
-  // The reverse sweep: one loop, newest node first, one multiply-add per (leaf, partial) pair.
-  // A contribution to the node just below (the common case: a chain of statements such as
-  // s += ...) is carried in a register instead of memory, which takes a store-to-load round
-  // trip off the critical path.
-  double carry = 0.0;
-  while (i-- > 0) {
-    const unsigned k = detail::count(counts[i]);
-    off -= k;
-    const double g = adj[i] + carry;
-    carry = 0.0;
-    adj[i] = g;
-    if (k == 0 || g == 0.0) continue;  // a variable, or no adjoint reached this node
-    const std::size_t below = i - 1;
-    for (unsigned j = 0; j < k; ++j) {
-      const std::uint32_t a = args[off + j];
-      const double c = partials[off + j] * g;
-      if (a == below) carry += c;
-      else adj[a] += c;
-    }
-  }
-  swept_ = n;
+void ScalarTape::throw_backward(const ScalarTape* tape) const {
+  if (tape != this) [[unlikely]]
+    throw TapeError(tape ? "backward: the output was recorded on another scalar tape"
+                         : "backward: the output is a constant (it depends on no variable)");
+  detail::throw_stale(ScalarOp::var);
 }
 
-double ScalarTape::foreign_adjoint(const Real& x) const {
-  if (x.tape_ == nullptr) return 0.0;
+double ScalarTape::foreign_adjoint(const ScalarTape* tape) const {
+  if (tape == nullptr) return 0.0;
   throw TapeError("adjoint: the Real was recorded on another scalar tape");
 }
 

@@ -23,7 +23,8 @@
 // tree (each node multiplies it by its local partial, written next to its value below), and the
 // tape gets one record: an op byte, a count, and one (leaf id, partial) pair per distinct leaf.
 // `sqrt(x*x + exp(x*x))` is one record with a single pair (x, df/dx). The reverse sweep is one
-// loop of multiply-adds: adjoint[leaf] += partial * adjoint[statement].
+// loop over the statements (variables have nothing to propagate and are skipped) of
+// multiply-adds: adjoint[leaf] += partial * adjoint[statement].
 //
 // Unlike Adept, operands are copied, not referenced, so `auto e = sqrt(x * x + 1.0);` is safe
 // to keep and use later (it is an expression, recorded each time it is converted to a Real).
@@ -34,9 +35,11 @@
 // an expression is recorded as a node of its own, so print()/dot() show x*x, exp, add, sqrt one
 // per line, exactly the chain rule of the course notes.
 //
-// Memory per recorded statement: 2 bytes (op, count) + 12 bytes per distinct tape leaf (4-byte
-// id + 8-byte partial), plus 8 bytes for its adjoint during a sweep, plus 8 bytes for the value
-// if `keep_values(true)`. Reals hold their own value, so the sweep never reads values.
+// Memory per recorded statement: 6 bytes (op, count, its place in the statement list) + 12 bytes
+// per distinct tape leaf (4-byte id + 8-byte partial), plus 8 bytes for its adjoint, plus 8
+// bytes for the value if `keep_values(true)`. A variable: 6 bytes (op, count, its place in the
+// variable list) + 8 for its adjoint. Reals hold their own value, so the sweep never reads
+// values.
 //
 // Constants: a Real built from a number (`ad::Real c = 2.0;`) belongs to no tape; ops with it
 // record only the tape operands. A leaf used several times in one statement (`x * x`) is
@@ -52,7 +55,10 @@
 //   reaches), so an infinite partial on a branch not taken does not turn the gradient into NaN.
 //
 // Safety: clearing a tape bumps its epoch; using a Real recorded before the clear throws
-// ad::TapeError naming the op (checked when the expression is built and again when recorded).
+// ad::TapeError naming the op. The check costs one integer compare per statement: when an
+// expression is recorded, its epoch must be the tape's; when two operands meet, their epochs must
+// agree (so a stale Real next to a fresh one throws at once, and an expression of stale Reals
+// only when it is recorded: until then it records nothing). Epochs wrap after 2^32 clears.
 // Reals of two different tapes can't be mixed (TapeError). A Real must not outlive its tape.
 //
 // Threads: a tape is not shared between threads; separate tapes on separate threads are
@@ -67,6 +73,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -121,7 +128,7 @@ class PodBuffer {
 };
 
 [[noreturn]] void throw_stale(ScalarOp op);
-[[noreturn]] void throw_mixed(ScalarOp op);
+[[noreturn]] void throw_mixed(ScalarOp op, bool same_tape = false);
 
 /// Base of the expression node types (RealUnaryExpr, RealBinaryExpr).
 struct ExprTag {};
@@ -222,8 +229,9 @@ class ScalarTape {
     n_elementary_ = 0;
     swept_ = 0;
     n_vars_ = 0;
+    n_stmts_ = 0;
     if (!names_.empty()) names_.clear();
-    if (++epoch_ == 0) epoch_ = 1;  // 0 is never a live epoch
+    ++epoch_;  // wraps after 2^32 clears
   }
   /// Reserve room for `ops` nodes with `args` tape inputs in total.
   void reserve(std::size_t ops, std::size_t args);
@@ -234,12 +242,17 @@ class ScalarTape {
   bool keeps_values() const noexcept { return keep_values_; }
 
   /// Reverse sweep from y: sets every adjoint to d y / d node. Reading adjoints: Real::adjoint,
-  /// adjoint(), gradient().
-  void backward(const Real& y);
+  /// adjoint(), gradient(). Inline: for a small recording (W1 has two nodes) a call and its
+  /// checks would cost as much as the sweep itself.
+  void backward(const Real& y) {
+    if (y.tape_ != this || y.epoch_ != epoch_) [[unlikely]]
+      throw_backward(y.tape_);  // a foreign, constant or stale output
+    sweep(y.id_);
+  }
   /// d y / d x from the last backward() (0 if x was recorded after it, or is a constant).
   double adjoint(const Real& x) const {
     if (x.tape_ != this) [[unlikely]]
-      return foreign_adjoint(x);
+      return foreign_adjoint(x.tape_);
     check(x, detail::ScalarOp::var);
     return x.id_ < swept_ ? adjoints_.data()[x.id_] : 0.0;
   }
@@ -252,9 +265,10 @@ class ScalarTape {
   std::size_t size() const noexcept { return n_ops_; }           ///< recorded nodes
   std::size_t input_count() const noexcept { return n_args_; }   ///< recorded (id, partial) pairs
   /// Elementary scalar operations represented: a statement of k ops counts k, a variable 1.
-  std::size_t elementary_ops() const noexcept { return n_elementary_; }
+  std::size_t elementary_ops() const noexcept { return n_elementary_ + n_vars_; }
   std::uint32_t epoch() const noexcept { return epoch_; }
-  /// Bytes of the recording itself (op bytes, counts, ids, partials [+ values]).
+  /// Bytes of the recording itself (op bytes, counts, variable and statement lists, ids,
+  /// partials [+ values]); adjoints not included.
   std::size_t recorded_bytes() const noexcept;
   /// Bytes currently reserved by all buffers, adjoints included.
   std::size_t capacity_bytes() const noexcept;
@@ -282,15 +296,21 @@ class ScalarTape {
   Real record(const E& e);
 
  private:
-  template <class E>
-  Real record_statement(const E& e);
+  template <bool Values, class E>
+  Real record_statement(const E& e);  // makes room, then write_statement
+  template <bool Values, class E>
+  Real write_statement(const E& e);   // needs room for 1 node and E::leaves pairs
   template <int Limit, class E>
   Real record_split(const E& e);
   template <int Limit, class A>
   auto materialize(const A& a);
 
   void grow(std::size_t ops, std::size_t args);
-  double foreign_adjoint(const Real& x) const;  // constant (0) or another tape (throws)
+  void slow_node(double value);  // room for one more node; its value in teaching mode
+  // Cold paths take plain values: a reference would force the caller's Real into memory.
+  [[noreturn]] void throw_backward(const ScalarTape* tape) const;
+  void sweep(std::uint32_t y);
+  double foreign_adjoint(const ScalarTape* tape) const;  // constant (0) or another tape (throws)
   std::size_t arg_offset(std::size_t node) const;  // where node's inputs start (O(n))
   void check(const Real& a, detail::ScalarOp op) const {
     if (a.epoch_ != epoch_) [[unlikely]]
@@ -306,11 +326,13 @@ class ScalarTape {
   detail::PodBuffer<std::uint32_t> args_;    // input ids
   detail::PodBuffer<double> partials_;       // local partials, parallel to args_
   detail::PodBuffer<double> values_;         // only if keep_values_
-  detail::PodBuffer<double> adjoints_;       // filled by backward()
+  detail::PodBuffer<double> adjoints_;       // filled by backward(); grows with the nodes
   detail::PodBuffer<std::uint32_t> vars_;    // ids of variables, in creation order
+  detail::PodBuffer<std::uint32_t> stmts_;   // ids of the other nodes (the sweep visits only these)
   std::vector<std::pair<std::uint32_t, std::string>> names_;
   std::size_t n_ops_ = 0, n_args_ = 0, cap_ops_ = 0, cap_args_ = 0;
-  std::size_t n_elementary_ = 0, n_vars_ = 0;
+  std::size_t fast_ops_ = 0;  // cap_ops_, or 0 in teaching mode (every node takes the slow path)
+  std::size_t n_elementary_ = 0, n_vars_ = 0, n_stmts_ = 0;
   std::size_t swept_ = 0;                    // nodes covered by the last backward
   std::uint32_t epoch_ = 1;
   bool keep_values_ = false;
@@ -321,6 +343,39 @@ inline double Real::adjoint() const { return tape_ ? tape_->adjoint(*this) : 0.0
 inline void Real::check_live(detail::ScalarOp op) const {
   if (tape_ && epoch_ != tape_->epoch_) [[unlikely]]
     detail::throw_stale(op);
+}
+
+
+// The reverse sweep: one loop over the statements, newest first, one multiply-add per (leaf,
+// partial) pair. Variables have nothing to propagate and are not visited. Nodes after y cannot
+// influence it: they are neither zeroed nor swept, and read as 0.
+inline void ScalarTape::sweep(std::uint32_t y) {
+  const std::size_t n = static_cast<std::size_t>(y) + 1;
+  double* adj = adjoints_.data();
+  if (n <= 4) {  // the buffer holds at least 64; a call to memset would cost more than this
+    adj[0] = adj[1] = adj[2] = adj[3] = 0.0;
+  } else {
+    std::memset(adj, 0, n * sizeof(double));
+  }
+  adj[y] = 1.0;
+  const detail::Count* counts = counts_.data();
+  const std::uint32_t* args = args_.data();
+  const double* partials = partials_.data();
+  const std::uint32_t* st = stmts_.data();
+  std::size_t s = n_stmts_;
+  std::size_t off = n_args_;  // step the input offset back over the statements after y
+  while (s > 0 && st[s - 1] > y) off -= static_cast<unsigned>(counts[st[--s]]);
+  while (s-- > 0) {
+    const std::uint32_t node = st[s];
+    const unsigned k = static_cast<unsigned>(counts[node]);
+    off -= k;
+    const double g = adj[node];
+    if (g == 0.0) continue;  // no adjoint reached this node: its partials are not used
+    const std::uint32_t* a = args + off;
+    const double* p = partials + off;
+    for (unsigned j = 0; j < k; ++j) adj[a[j]] += p[j] * g;
+  }
+  swept_ = n;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -338,10 +393,6 @@ constexpr bool is_leaf = std::same_as<A, Real> || std::same_as<A, Constant>;
 template <class Op>
 constexpr bool constant_partials = requires { requires Op::constant_partials; };
 
-template <class A>
-inline void check_operand(const A& a, ScalarOp op) {
-  if constexpr (std::same_as<A, Real>) a.check_live(op);
-}
 
 /// Collects the (id, partial) pairs of one statement straight into the tape's buffers. A leaf
 /// repeated next to itself (x in `x * x`, or in `sqrt(x*x + exp(x*x))`) is merged into one pair
@@ -391,7 +442,6 @@ class RealUnaryExpr : public detail::ExprTag {
 
   explicit RealUnaryExpr(const A& a, Op op = {})
       : a_(a), op_(op), tape_(a.tape()), epoch_(a.epoch()) {
-    detail::check_operand(a, kind);
     y_ = op_.value(a.value());
   }
   double value() const noexcept { return y_; }
@@ -437,12 +487,11 @@ class RealBinaryExpr : public detail::ExprTag {
   static constexpr bool elementary = detail::is_leaf<A> && detail::is_leaf<B>;
 
   RealBinaryExpr(const A& a, const B& b) : a_(a), b_(b) {
-    detail::check_operand(a, kind);
-    detail::check_operand(b, kind);
     ScalarTape* ta = a.tape();
     ScalarTape* tb = b.tape();
-    if (ta && tb && ta != tb) [[unlikely]]
-      detail::throw_mixed(kind);
+    // Operands of two tapes, or of two recordings of one tape (one of them stale).
+    if (ta && tb && (ta != tb || a.epoch() != b.epoch())) [[unlikely]]
+      detail::throw_mixed(kind, ta == tb);
     tape_ = ta ? ta : tb;
     epoch_ = ta ? a.epoch() : b.epoch();
     y_ = op_.value(a.value(), b.value());
@@ -493,12 +542,10 @@ inline Real::Real(const E& e) : value_(e.value()) {
 }
 
 inline Real ScalarTape::push0(double value) {
-  if (n_ops_ + 1 > cap_ops_) [[unlikely]]
-    grow(1, 0);
+  if (n_ops_ >= fast_ops_) [[unlikely]]
+    slow_node(value);  // grows, and keeps the value in teaching mode
   ops_.data()[n_ops_] = detail::op_byte(detail::ScalarOp::var);
   counts_.data()[n_ops_] = detail::Count{0};
-  push_value(value);
-  ++n_elementary_;
   vars_.data()[n_vars_++] = static_cast<std::uint32_t>(n_ops_);  // room: n_vars_ <= n_ops_
   return Real(this, static_cast<std::uint32_t>(n_ops_++), epoch_, value);
 }
@@ -509,6 +556,7 @@ inline Real ScalarTape::push1(detail::ScalarOp op, const Real& a, double value, 
     grow(1, 1);
   ops_.data()[n_ops_] = detail::op_byte(op);
   counts_.data()[n_ops_] = detail::Count{1};
+  stmts_.data()[n_stmts_++] = static_cast<std::uint32_t>(n_ops_);
   args_.data()[n_args_] = a.id_;
   partials_.data()[n_args_] = da;
   ++n_args_;
@@ -526,6 +574,7 @@ inline Real ScalarTape::push2(detail::ScalarOp op, const Real& a, double da, con
     grow(1, 2);
   ops_.data()[n_ops_] = detail::op_byte(op);
   counts_.data()[n_ops_] = detail::Count{2};
+  stmts_.data()[n_stmts_++] = static_cast<std::uint32_t>(n_ops_);
   args_.data()[n_args_] = a.id_;
   partials_.data()[n_args_] = da;
   args_.data()[n_args_ + 1] = b.id_;
@@ -538,18 +587,28 @@ inline Real ScalarTape::push2(detail::ScalarOp op, const Real& a, double da, con
 
 template <class E>
 inline Real ScalarTape::record(const E& e) {
-  if (keep_values_) [[unlikely]]
-    return record_split<0>(e);  // teaching mode: one node per elementary op
-  if constexpr (E::leaves > max_statement_leaves)
+  if constexpr (E::leaves > max_statement_leaves) {
+    if (keep_values_) return record_split<0>(e);  // teaching mode: one node per elementary op
     return record_split<max_statement_leaves>(e);
-  else
-    return record_statement(e);
+  } else {
+    // One test covers both the room left and teaching mode (where fast_ops_ is 0).
+    if (n_ops_ >= fast_ops_ || n_args_ + E::leaves > cap_args_) [[unlikely]] {
+      if (keep_values_) return record_split<0>(e);
+      grow(1, E::leaves);
+    }
+    return write_statement<false>(e);
+  }
 }
 
-template <class E>
+template <bool Values, class E>
 inline Real ScalarTape::record_statement(const E& e) {
   if (n_ops_ + 1 > cap_ops_ || n_args_ + E::leaves > cap_args_) [[unlikely]]
     grow(1, E::leaves);
+  return write_statement<Values>(e);
+}
+
+template <bool Values, class E>
+inline Real ScalarTape::write_statement(const E& e) {
   // Every tape leaf of e was live when e was built (checked then) and carries e.epoch(); if the
   // tape was cleared since, they are stale.
   if (e.epoch() != epoch_) [[unlikely]]
@@ -559,9 +618,10 @@ inline Real ScalarTape::record_statement(const E& e) {
   sink.finish();
   ops_.data()[n_ops_] = detail::op_byte(E::kind, E::ops > 1);
   counts_.data()[n_ops_] = static_cast<detail::Count>(sink.n);
+  stmts_.data()[n_stmts_++] = static_cast<std::uint32_t>(n_ops_);
   n_args_ += sink.n;
   n_elementary_ += E::ops;
-  push_value(e.value());
+  if constexpr (Values) values_.data()[n_ops_] = e.value();
   return Real(this, static_cast<std::uint32_t>(n_ops_++), epoch_, e.value());
 }
 
@@ -570,13 +630,13 @@ inline Real ScalarTape::record_statement(const E& e) {
 template <int Limit, class E>
 inline Real ScalarTape::record_split(const E& e) {
   if constexpr (E::elementary || (Limit > 0 && E::leaves <= Limit)) {
-    return record_statement(e);
+    return record_statement<Limit == 0>(e);
   } else if constexpr (requires { e.operand(); }) {
-    return record_statement(e.with_operand(materialize<Limit>(e.operand())));
+    return record_statement<Limit == 0>(e.with_operand(materialize<Limit>(e.operand())));
   } else {
     auto a = materialize<Limit>(e.left());
     auto b = materialize<Limit>(e.right());
-    return record_statement(e.with_operands(a, b));
+    return record_statement<Limit == 0>(e.with_operands(a, b));
   }
 }
 
