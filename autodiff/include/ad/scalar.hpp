@@ -130,6 +130,16 @@ class PodBuffer {
 [[noreturn]] void throw_stale(ScalarOp op);
 [[noreturn]] void throw_mixed(ScalarOp op, bool same_tape = false);
 
+/// Where an expression's leaves were recorded: a tape (nullptr for constants) and its epoch.
+struct Origin {
+  ScalarTape* tape;
+  std::uint32_t epoch;
+};
+/// The origin of `op(a, b)` when a's and b's differ: the taped one if the other is a constant,
+/// else TapeError (two tapes, or a stale operand). Out of line and by value, so that the hot
+/// path keeps its expression objects in registers.
+Origin merge_origin(ScalarOp op, Origin a, Origin b);
+
 /// Base of the expression node types (RealUnaryExpr, RealBinaryExpr).
 struct ExprTag {};
 
@@ -190,7 +200,7 @@ class Real {
   void check_live(detail::ScalarOp op) const;
   template <class Sink>
   void push_partials(Sink& s, double m) const {
-    s.add(*this, m);
+    if (tape_) s.add(*this, m);  // a constant (no tape) has no pair
   }
 
  private:
@@ -513,13 +523,24 @@ class RealBinaryExpr : public detail::ExprTag {
   static constexpr bool elementary = detail::is_leaf<A> && detail::is_leaf<B>;
 
   RealBinaryExpr(const A& a, const B& b) : a_(a), b_(b) {
-    ScalarTape* ta = a.tape();
-    ScalarTape* tb = b.tape();
-    // Operands of two tapes, or of two recordings of one tape (one of them stale).
-    if (ta && tb && (ta != tb || a.epoch() != b.epoch())) [[unlikely]]
-      detail::throw_mixed(kind, ta == tb);
-    tape_ = ta ? ta : tb;
-    epoch_ = ta ? a.epoch() : b.epoch();
+    if constexpr (A::leaves == 0) {  // a plain number: b's tape
+      tape_ = b.tape();
+      epoch_ = b.epoch();
+    } else if constexpr (B::leaves == 0) {
+      tape_ = a.tape();
+      epoch_ = a.epoch();
+    } else {
+      // The common case, both on one recording of one tape, costs two compares. Otherwise one
+      // side is a constant Real (no tape: take the other's), or the operands belong to two
+      // tapes or to two recordings of one tape (one of them stale): TapeError.
+      tape_ = a.tape();
+      epoch_ = a.epoch();
+      if ((tape_ != b.tape()) | (epoch_ != b.epoch())) [[unlikely]] {
+        const detail::Origin o = detail::merge_origin(kind, {tape_, epoch_}, {b.tape(), b.epoch()});
+        tape_ = o.tape;
+        epoch_ = o.epoch;
+      }
+    }
     y_ = op_.value(a.value(), b.value());
   }
   double value() const noexcept { return y_; }
@@ -530,10 +551,9 @@ class RealBinaryExpr : public detail::ExprTag {
   void push_partials(Sink& s, double m) const {
     if constexpr (!detail::constant_partials<Op>)
       if (m == 0.0) return;  // nothing reaches this branch (as a node with zero adjoint)
-    if constexpr (A::leaves > 0)
-      if (a_.tape()) a_.push_partials(s, m * op_.da(a_.value(), b_.value(), y_));
-    if constexpr (B::leaves > 0)
-      if (b_.tape()) b_.push_partials(s, m * op_.db(a_.value(), b_.value(), y_));
+    // (A constant Real among the leaves pushes nothing: see Real::push_partials.)
+    if constexpr (A::leaves > 0) a_.push_partials(s, m * op_.da(a_.value(), b_.value(), y_));
+    if constexpr (B::leaves > 0) b_.push_partials(s, m * op_.db(a_.value(), b_.value(), y_));
   }
   template <class A2, class B2>
   RealBinaryExpr<Op, A2, B2> with_operands(const A2& a, const B2& b) const {
