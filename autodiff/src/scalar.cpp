@@ -90,9 +90,11 @@ void ScalarTape::keep_values(bool on) {
   fast_ops_ = on ? 0 : cap_ops_;
 }
 
-void ScalarTape::slow_node(double value) {
+detail::Recorded ScalarTape::push0_slow(double value) {
   if (n_ops_ + 1 > cap_ops_) grow(1, 0);
   if (keep_values_) values_.data()[n_ops_] = value;
+  const Real r = write_variable(value);
+  return {r.value(), r.id()};
 }
 
 void ScalarTape::reserve(std::size_t ops, std::size_t args) {

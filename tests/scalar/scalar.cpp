@@ -608,3 +608,50 @@ TEST_CASE("sqrt's partial at the edges of its fast form, and a root partial appl
   CHECK(close(ad::derivative(exp(w * w + sin(w)), w),
               std::exp(0.64 + std::sin(0.8)) * (1.6 + std::cos(0.8)), 1e-15));
 }
+
+TEST_CASE("the rare recording paths (growth, teaching mode) give the fast path's results") {
+  // Small expressions (up to ScalarTape::small_expression leaf positions) reach them through a
+  // copy of their leaves and are rebuilt; larger ones by address. Both must record the same.
+  auto small = [](const Real& x, const Real& c) { return softplus(x * c - 0.5) + x; };
+  auto large = [](const Real& x, const Real& y) {
+    return 100 * pow(y - x * x, 2) + pow(1 - x, 2) + sin(x * y) * 0.5 + y / 3.0;
+  };
+  static_assert(decltype(small(Real(), Real()))::positions <= ad::ScalarTape::small_expression);
+  static_assert(decltype(large(Real(), Real()))::positions > ad::ScalarTape::small_expression);
+  auto run = [&](bool keep, int n) {
+    ad::ScalarTape tape;
+    tape.keep_values(keep);
+    const Real c = 1.5;  // a constant Real among the leaves
+    Real s = 0.0;
+    std::vector<Real> xs;
+    for (int i = 0; i < n; ++i) {  // n statements: the tape grows many times
+      Real x = tape.variable(0.01 * i - 0.3), y = tape.variable(0.02 * i + 0.1);
+      xs.push_back(x);
+      Real a = small(x, c);  // the leaf-copy path
+      Real b = large(x, y);  // the by-address path
+      s += a * b;
+    }
+    ad::backward(s);
+    std::vector<double> g;
+    for (const Real& x : xs) g.push_back(x.adjoint());
+    return std::make_pair(s.value(), g);
+  };
+  const auto [v_fast, g_fast] = run(false, 300);
+  const auto [v_teach, g_teach] = run(true, 300);
+  CHECK(v_fast == v_teach);
+  REQUIRE(g_fast.size() == g_teach.size());
+  for (std::size_t i = 0; i < g_fast.size(); ++i) CHECK(close(g_fast[i], g_teach[i], 1e-13));
+  // And against finite differences for one of them.
+  const double x0 = 0.7, y0 = -0.4, h = 1e-6;
+  auto f = [&](double x, double y) {
+    const double sp = std::log1p(std::exp(x * 1.5 - 0.5)) + x;
+    const double lg = 100 * (y - x * x) * (y - x * x) + (1 - x) * (1 - x) +
+                      std::sin(x * y) * 0.5 + y / 3.0;
+    return sp * lg;
+  };
+  ad::ScalarTape tape;
+  Real x = tape.variable(x0), y = tape.variable(y0);
+  auto [dx, dy] = ad::derivatives(small(x, Real(1.5)) * large(x, y), ad::wrt(x, y));
+  CHECK(close(dx, (f(x0 + h, y0) - f(x0 - h, y0)) / (2 * h), 1e-7));
+  CHECK(close(dy, (f(x0, y0 + h) - f(x0, y0 - h)) / (2 * h), 1e-7));
+}

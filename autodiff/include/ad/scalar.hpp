@@ -140,12 +140,20 @@ struct Origin {
 /// path keeps its expression objects in registers.
 Origin merge_origin(ScalarOp op, Origin a, Origin b);
 
+/// What the rare recording paths return: 16 bytes, so in two registers (a Real, 24 bytes, would
+/// come back through memory and pull the fast path's Real into memory too).
+struct Recorded {
+  double value;
+  std::uint32_t id;
+};
+
 /// Base of the expression node types (RealUnaryExpr, RealBinaryExpr).
 struct ExprTag {};
 
 /// A plain-number operand inside an expression (`2.0 * x`): no leaves, never recorded.
 struct Constant {
   static constexpr int leaves = 0;
+  static constexpr int positions = 1;
   static constexpr int ops = 0;
   double v;
   double value() const noexcept { return v; }
@@ -153,6 +161,8 @@ struct Constant {
   std::uint32_t epoch() const noexcept { return 0; }
   template <class Sink>
   void push_partials(Sink&, double) const noexcept {}
+  inline void collect(Real* out) const noexcept;
+  static inline Constant rebuild(const Real* in) noexcept;
 };
 
 }  // namespace detail
@@ -195,7 +205,10 @@ class Real {
 
   // ---- expression interface (a Real is the leaf of an expression) ----
   static constexpr int leaves = 1;
+  static constexpr int positions = 1;  // leaf positions, constants included (collect/rebuild)
   static constexpr int ops = 0;
+  [[gnu::always_inline]] void collect(Real* out) const noexcept { *out = *this; }
+  static Real rebuild(const Real* in) noexcept { return in[0]; }
   /// Throws TapeError naming `op` if this handle's tape was cleared since it was recorded.
   void check_live(detail::ScalarOp op) const;
   template <class Sink>
@@ -220,6 +233,9 @@ class ScalarTape {
  public:
   /// Most (id, partial) pairs in one record; larger expressions are split into several.
   static constexpr int max_statement_leaves = 64;
+  /// Expressions of up to this many leaf positions (constants included) take the rare paths of
+  /// recording through a copy of their leaves (see record()).
+  static constexpr int small_expression = 8;
 
   ScalarTape() = default;
   ScalarTape(const ScalarTape&) = delete;
@@ -312,11 +328,25 @@ class ScalarTape {
   Real write_statement(const E& e);   // needs room for 1 node and E::leaves pairs
   template <int Limit, class E>
   Real record_split(const E& e);
+  // Grows, or records op by op in teaching mode, the expression rebuilt from its leaves.
+  template <class E>
+  [[gnu::noinline]] detail::Recorded record_slow(const Real* leaves) {
+    const E e = E::rebuild(leaves);
+    Real r;
+    if (keep_values_) {
+      r = record_split<0>(e);
+    } else {
+      grow(1, E::leaves);
+      r = write_statement<false>(e);
+    }
+    return {r.value(), r.id()};
+  }
   template <int Limit, class A>
   auto materialize(const A& a);
 
   void grow(std::size_t ops, std::size_t args);
-  void slow_node(double value);  // room for one more node; its value in teaching mode
+  detail::Recorded push0_slow(double value);  // grows; keeps the value in teaching mode
+  Real write_variable(double value);  // needs room for one node
   // Cold paths take plain values: a reference would force the caller's Real into memory.
   [[noreturn]] void throw_backward(const ScalarTape* tape) const;
   void sweep(std::uint32_t y);
@@ -349,6 +379,15 @@ class ScalarTape {
 };
 
 inline double Real::adjoint() const { return tape_ ? tape_->adjoint(*this) : 0.0; }
+
+// Always inlined, like everything the fast path of recording touches: one out-of-line call
+// taking an expression's address would keep that expression in memory.
+[[gnu::always_inline]] inline void detail::Constant::collect(Real* out) const noexcept {
+  *out = Real(v);
+}
+[[gnu::always_inline]] inline detail::Constant detail::Constant::rebuild(const Real* in) noexcept {
+  return Constant{in[0].value()};
+}
 
 inline void Real::check_live(detail::ScalarOp op) const {
   if (tape_ && epoch_ != tape_->epoch_) [[unlikely]]
@@ -463,9 +502,16 @@ template <class Op, class A>
 class RealUnaryExpr : public detail::ExprTag {
  public:
   static constexpr int leaves = A::leaves;
+  static constexpr int positions = A::positions;
   static constexpr int ops = A::ops + 1;
   static constexpr detail::ScalarOp kind = Op::kind;
   static constexpr bool elementary = detail::is_leaf<A>;
+
+  /// The leaves (Reals, and constants as constant Reals) in order, and the expression rebuilt
+  /// from them with the same values: how the rare paths of recording get an expression without
+  /// the hot path ever taking its address (see ScalarTape::record).
+  [[gnu::always_inline]] void collect(Real* out) const { a_.collect(out); }
+  static RealUnaryExpr rebuild(const Real* in) { return RealUnaryExpr(A::rebuild(in)); }
 
   explicit RealUnaryExpr(const A& a, Op op = {})
       : a_(a), op_(op), tape_(a.tape()), epoch_(a.epoch()) {
@@ -518,9 +564,18 @@ template <class Op, class A, class B>
 class RealBinaryExpr : public detail::ExprTag {
  public:
   static constexpr int leaves = A::leaves + B::leaves;
+  static constexpr int positions = A::positions + B::positions;
   static constexpr int ops = A::ops + B::ops + 1;
   static constexpr detail::ScalarOp kind = Op::kind;
   static constexpr bool elementary = detail::is_leaf<A> && detail::is_leaf<B>;
+
+  [[gnu::always_inline]] void collect(Real* out) const {
+    a_.collect(out);
+    b_.collect(out + A::positions);
+  }
+  static RealBinaryExpr rebuild(const Real* in) {
+    return RealBinaryExpr(A::rebuild(in), B::rebuild(in + A::positions));
+  }
 
   RealBinaryExpr(const A& a, const B& b) : a_(a), b_(b) {
     if constexpr (A::leaves == 0) {  // a plain number: b's tape
@@ -588,8 +643,15 @@ inline Real::Real(const E& e) : value_(e.value()) {
 }
 
 inline Real ScalarTape::push0(double value) {
-  if (n_ops_ >= fast_ops_) [[unlikely]]
-    slow_node(value);  // grows, and keeps the value in teaching mode
+  // The rare path returns the whole Real, so that no value has to survive a call here.
+  if (n_ops_ >= fast_ops_) [[unlikely]] {
+    const detail::Recorded r = push0_slow(value);
+    return Real(this, r.id, epoch_, r.value);
+  }
+  return write_variable(value);
+}
+
+inline Real ScalarTape::write_variable(double value) {
   ops_.data()[n_ops_] = detail::op_byte(detail::ScalarOp::var);
   counts_.data()[n_ops_] = detail::Count{0};
   vars_.data()[n_vars_++] = static_cast<std::uint32_t>(n_ops_);  // room: n_vars_ <= n_ops_
@@ -639,8 +701,19 @@ inline Real ScalarTape::record(const E& e) {
   } else {
     // One test covers both the room left and teaching mode (where fast_ops_ is 0).
     if (n_ops_ >= fast_ops_ || n_args_ + E::leaves > cap_args_) [[unlikely]] {
-      if (keep_values_) return record_split<0>(e);
-      grow(1, E::leaves);
+      if constexpr (E::positions <= small_expression) {
+        // A small expression's rare path gets its leaves, not the expression: a call taking
+        // e's address would keep all of e in memory on the fast path too, and its values
+        // spilled (W1, sqrt(x*x + exp(x*x)), ran 25% slower so). A larger expression lives in
+        // memory anyway (GCC does not scalarize it), and copying its leaves out costs more.
+        std::array<Real, E::positions> leaves;
+        e.collect(leaves.data());
+        const detail::Recorded r = record_slow<E>(leaves.data());
+        return Real(this, r.id, epoch_, r.value);
+      } else {
+        if (keep_values_) return record_split<0>(e);
+        grow(1, E::leaves);
+      }
     }
     return write_statement<false>(e);
   }
