@@ -5,6 +5,10 @@
 // Timed: recording + sweep + reading the gradient (filling x is not); the plain double f and the
 // hand-derived gradient (the floor) are timed the same way, in this process.
 //
+// The scalar tape is timed written two ways: the plain loop `f += term` (one statement per
+// term, chained), and with an ad::Sum (the terms' pairs collected and recorded as a few
+// statements of 255 pairs).
+//
 // Last line: key=value figures (ms per gradient, ratios, tape bytes per op, max error).
 #include <ad/scalar.hpp>
 
@@ -29,6 +33,36 @@ using bench::rosenbrock_grad;
 
 volatile double sink;
 
+// The gradient as a user would write it: a function that records f at x on the tape, sweeps and
+// reads the gradient into g; returns f. Out of line, so that each variant is compiled on its own
+// (as in a user's program) rather than as part of one large main.
+[[gnu::noinline]] double gradient_chain(ad::ScalarTape& tape, const std::vector<double>& x,
+                                        std::vector<ad::Real>& xv, std::vector<double>& g) {
+  const std::size_t n = x.size();
+  tape.clear();
+  for (std::size_t i = 0; i < n; ++i) xv[i] = tape.variable(x[i]);
+  ad::Real f = 0.0;
+  for (std::size_t i = 0; i + 1 < n; ++i)
+    f += 100 * pow(xv[i + 1] - xv[i] * xv[i], 2) + pow(1 - xv[i], 2);
+  tape.backward(f);
+  tape.variable_adjoints(g);
+  return f.value();
+}
+
+[[gnu::noinline]] double gradient_sum(ad::ScalarTape& tape, const std::vector<double>& x,
+                                      std::vector<ad::Real>& xv, std::vector<double>& g) {
+  const std::size_t n = x.size();
+  tape.clear();
+  for (std::size_t i = 0; i < n; ++i) xv[i] = tape.variable(x[i]);
+  ad::Sum s(tape);
+  for (std::size_t i = 0; i + 1 < n; ++i)
+    s += 100 * pow(xv[i + 1] - xv[i] * xv[i], 2) + pow(1 - xv[i], 2);
+  ad::Real f = s;
+  tape.backward(f);
+  tape.variable_adjoints(g);
+  return f.value();
+}
+
 
 }  // namespace
 
@@ -37,10 +71,11 @@ int main(int argc, char** argv) {
   const int reps = argc > 1 ? std::max(1, std::atoi(argv[1])) : 200;
   std::vector<double> x(n), g(n), g_ref(n);
   std::vector<ad::Real> xv(n);
-  ad::ScalarTape tape;
+  ad::ScalarTape tape, sum_tape;
 
-  std::vector<double> t_plain, t_floor, t_ad;
-  double max_err = 0;
+  std::vector<double> t_plain, t_floor, t_ad, t_sum;
+  double max_err = 0, max_err_sum = 0;
+  std::size_t sum_bytes = 0, sum_nodes = 0;
   std::size_t nodes = 0, inputs = 0, ops = 0, recorded_bytes = 0, capacity_bytes = 0;
   for (int r = 0; r < reps; ++r) {
     for (std::size_t i = 0; i < n; ++i) x[i] = (i % 2 == 0 ? -1.2 : 1.0) + 1e-4 * r;
@@ -54,17 +89,18 @@ int main(int argc, char** argv) {
     t_floor.push_back(seconds_since(t0));
 
     t0 = Clock::now();
-    tape.clear();
-    for (std::size_t i = 0; i < n; ++i) xv[i] = tape.variable(x[i]);
-    ad::Real f = 0.0;
-    for (std::size_t i = 0; i + 1 < n; ++i)
-      f += 100 * pow(xv[i + 1] - xv[i] * xv[i], 2) + pow(1 - xv[i], 2);
-    tape.backward(f);
-    tape.variable_adjoints(g);
+    sink = gradient_chain(tape, x, xv, g);
     t_ad.push_back(seconds_since(t0));
-    sink = f.value();
 
     for (std::size_t i = 0; i < n; ++i) max_err = std::max(max_err, std::fabs(g[i] - g_ref[i]));
+
+    t0 = Clock::now();
+    sink = gradient_sum(sum_tape, x, xv, g);
+    t_sum.push_back(seconds_since(t0));
+    for (std::size_t i = 0; i < n; ++i)
+      max_err_sum = std::max(max_err_sum, std::fabs(g[i] - g_ref[i]));
+    sum_bytes = sum_tape.recorded_bytes();
+    sum_nodes = sum_tape.size();
     nodes = tape.size();
     inputs = tape.input_count();
     ops = tape.elementary_ops();
@@ -72,7 +108,7 @@ int main(int argc, char** argv) {
     capacity_bytes = tape.capacity_bytes();
   }
 
-  const Stats p = stats(t_plain), h = stats(t_floor), a = stats(t_ad);
+  const Stats p = stats(t_plain), h = stats(t_floor), a = stats(t_ad), su = stats(t_sum);
   // Per elementary scalar op (a variable counts as one op, as the op-by-op tape did: 89,992 ops)
   // and per record (a variable or a statement such as f += 100 (..)^2 + (..)^2).
   const double bytes_per_op = static_cast<double>(recorded_bytes) / static_cast<double>(ops);
@@ -85,20 +121,27 @@ int main(int argc, char** argv) {
              p.max * 1e6);
   fmt::print("  hand-written grad   {:9.1f} [{:.1f}, {:.1f}]\n", h.median * 1e6, h.min * 1e6,
              h.max * 1e6);
-  fmt::print("  scalar tape         {:9.1f} [{:.1f}, {:.1f}]\n", a.median * 1e6, a.min * 1e6,
+  fmt::print("  scalar tape, f +=   {:9.1f} [{:.1f}, {:.1f}]\n", a.median * 1e6, a.min * 1e6,
              a.max * 1e6);
+  fmt::print("  scalar tape, Sum    {:9.1f} [{:.1f}, {:.1f}]\n", su.median * 1e6, su.min * 1e6,
+             su.max * 1e6);
   fmt::print("  tape: {} records ({} variables + {} statements) for {} elementary ops, {} (id, "
              "partial) pairs, {} bytes recorded ({:.2f} per op, {:.2f} per record), {} bytes "
              "reserved incl. adjoints\n",
              nodes, n, nodes - n, ops, inputs, recorded_bytes, bytes_per_op, bytes_per_node,
              capacity_bytes);
+  fmt::print("  with ad::Sum: {} records, {} bytes recorded ({:.2f} per op)\n", sum_nodes, sum_bytes,
+             static_cast<double>(sum_bytes) / static_cast<double>(ops));
   fmt::print(
       "workload=W1b n={} reps={} ms_per_grad={:.4f} ms_per_grad_min={:.4f} "
       "ms_per_grad_max={:.4f} ms_plain={:.4f} ratio_to_plain={:.2f} ms_analytic={:.4f} "
       "analytic_ratio={:.2f} tape_bytes_per_op={:.2f} tape_bytes_per_op_with_adjoint={:.2f} "
-      "tape_bytes_per_record={:.2f} tape_bytes={} ops={} nodes={} max_err={:.3g}\n",
+      "tape_bytes_per_record={:.2f} tape_bytes={} ops={} nodes={} max_err={:.3g} "
+      "ms_per_grad_sum={:.4f} ms_per_grad_sum_min={:.4f} ratio_sum_to_plain={:.2f} "
+      "tape_bytes_per_op_sum={:.2f} max_err_sum={:.3g}\n",
       n, reps, a.median * 1e3, a.min * 1e3, a.max * 1e3, p.median * 1e3, a.median / p.median,
       h.median * 1e3, h.median / p.median, bytes_per_op, with_adjoint, bytes_per_node,
-      recorded_bytes, ops, nodes, max_err);
+      recorded_bytes, ops, nodes, max_err, su.median * 1e3, su.min * 1e3, su.median / p.median,
+      static_cast<double>(sum_bytes) / static_cast<double>(ops), max_err_sum);
   return 0;
 }

@@ -139,7 +139,7 @@ std::size_t ScalarTape::capacity_bytes() const noexcept {
   return ops_.capacity() + counts_.capacity() + values_.capacity() * sizeof(double) +
          args_.capacity() * sizeof(std::uint32_t) + partials_.capacity() * sizeof(double) +
          adjoints_.capacity() * sizeof(double) + vars_.capacity() * sizeof(std::uint32_t) +
-         stmts_.capacity() * sizeof(std::uint32_t);
+         stmts_.capacity() * sizeof(std::uint32_t) + sum_capacity_bytes();
 }
 
 
@@ -261,6 +261,108 @@ std::string ScalarTape::dot() const {
   }
   out += "}\n";
   return out;
+}
+
+// ---- ad::Sum ----
+
+std::size_t ScalarTape::sum_capacity_bytes() const noexcept {
+  std::size_t b = 0;
+  for (const auto& s : sums_)
+    b += s->ids.capacity() * sizeof(std::uint32_t) + s->partials.capacity() * sizeof(double);
+  return b;
+}
+
+detail::SumScratch* ScalarTape::acquire_sum() {
+  for (auto& s : sums_)
+    if (!s->in_use) {
+      s->in_use = true;
+      return s.get();
+    }
+  sums_.push_back(std::make_unique<detail::SumScratch>());
+  sums_.back()->in_use = true;
+  return sums_.back().get();
+}
+
+void ScalarTape::reserve_sum(detail::SumScratch* s, std::size_t n, std::size_t keep) {
+  const std::size_t cap = std::max({n, 2 * s->ids.capacity(), std::size_t{256}});
+  s->ids.reserve(cap, keep);
+  s->partials.reserve(cap, keep);
+}
+
+Real ScalarTape::record_sum(const detail::SumScratch& s, std::size_t n, double value,
+                            std::size_t ops) {
+  // Statements of up to 255 pairs (a record's count is one byte), each after the first starting
+  // with the pair (previous statement, 1).
+  constexpr std::size_t max_pairs = 255;
+  const std::uint32_t* ids = s.ids.data();
+  const double* partials = s.partials.data();
+  std::size_t done = 0;
+  bool linked = false;
+  std::uint32_t prev = 0;
+  while (done < n) {
+    const std::size_t k = std::min(max_pairs - (linked ? 1 : 0), n - done);
+    const std::size_t total = k + (linked ? 1 : 0);
+    if (n_ops_ + 1 > cap_ops_ || n_args_ + total > cap_args_) grow(1, total);
+    std::uint32_t* a = args_.data() + n_args_;
+    double* p = partials_.data() + n_args_;
+    if (linked) {
+      *a++ = prev;
+      *p++ = 1.0;
+    }
+    std::memcpy(a, ids + done, k * sizeof(std::uint32_t));
+    std::memcpy(p, partials + done, k * sizeof(double));
+    ops_.data()[n_ops_] = detail::op_byte(ScalarOp::add, true);
+    counts_.data()[n_ops_] = static_cast<detail::Count>(total);
+    stmts_.data()[n_stmts_++] = static_cast<std::uint32_t>(n_ops_);
+    done += k;
+    // Only the whole sum's value is known (values are kept only in teaching mode, which records
+    // a Sum term by term; this is for keep_values switched on after the Sum started).
+    if (keep_values_)
+      values_.data()[n_ops_] = done == n ? value : std::numeric_limits<double>::quiet_NaN();
+    n_args_ += total;
+    prev = static_cast<std::uint32_t>(n_ops_++);
+    linked = true;
+  }
+  n_elementary_ += ops;
+  return Real(this, prev, epoch_, value);
+}
+
+Sum::Sum(ScalarTape& tape)
+    : tape_(&tape),
+      scratch_(tape.acquire_sum()),
+      epoch_(tape.epoch_),
+      teaching_(tape.keeps_values()) {}
+
+Sum& Sum::operator+=(double c) {
+  if (teaching_) return *this += Real(c);
+  value_ += c;
+  return *this;
+}
+
+Sum& Sum::operator-=(double c) {
+  if (teaching_) return *this -= Real(c);
+  value_ -= c;
+  return *this;
+}
+
+void Sum::check_origin(const ScalarTape* tape, std::uint32_t epoch) {
+  if (tape != tape_)
+    throw TapeError("Sum: the term was recorded on another scalar tape than the sum's");
+  if (epoch_ != tape_->epoch_ && n_ == 0) epoch_ = tape_->epoch_;  // nothing held yet: restart
+  if (epoch != tape_->epoch_ || epoch_ != tape_->epoch_)
+    throw TapeError(
+        "Sum: a Real from an earlier recording was used after its tape was cleared; record the "
+        "variables and the sum again after clear()");
+}
+
+Real Sum::record() {
+  if (teaching_) return running_.is_constant() ? Real(value_) : running_;
+  if (n_ == 0) return Real(value_);
+  if (epoch_ != tape_->epoch_)
+    throw TapeError(
+        "Sum: the tape was cleared after the terms were added; record the variables and the sum "
+        "again after clear()");
+  return tape_->record_sum(*scratch_, n_, value_, ops_);
 }
 
 // ---- the front door ----

@@ -4,6 +4,7 @@
 // first steps not a single heap allocation happens and the tape's memory does not grow.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <ad/ops.hpp>
+#include <ad/scalar.hpp>
 
 #include <doctest/doctest.h>
 
@@ -12,6 +13,7 @@
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #include <cstdlib>
 #include <new>
+#include <vector>
 
 namespace {
 std::atomic<long> g_allocations{0};
@@ -101,4 +103,26 @@ TEST_CASE_TEMPLATE("alloc: nn::Trainer steps (mlp, dropout, Adam, L2, clipping) 
   for (int i = 0; i < 500; ++i) last = trainer.step(xb, yb);
   CHECK(g_allocations.load() - before == 0);
   CHECK(last < first / 10);  // it does train
+}
+
+TEST_CASE("alloc: a scalar recording with an ad::Sum made afresh each time allocates nothing after warm-up") {
+  ad::ScalarTape tape;
+  std::vector<ad::Real> x(500);
+  std::vector<double> g(x.size());
+  auto step = [&](int r) {
+    tape.clear();
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = tape.variable(0.001 * static_cast<double>(i + r));
+    ad::Sum s(tape);
+    for (std::size_t i = 0; i + 1 < x.size(); ++i) s += 100 * pow(x[i + 1] - x[i] * x[i], 2) + pow(1 - x[i], 2);
+    ad::Real f = s;
+    tape.backward(f);
+    tape.variable_adjoints(g);
+  };
+  for (int r = 0; r < 3; ++r) step(r);
+  const long before = g_allocations.load();
+  const std::size_t bytes = tape.capacity_bytes();
+  for (int r = 3; r < 1000; ++r) step(r);
+  CHECK(g_allocations.load() == before);
+  CHECK(tape.capacity_bytes() == bytes);
+  CHECK(g[1] != 0.0);  // the sweep reached the variables
 }

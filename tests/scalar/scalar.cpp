@@ -9,6 +9,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <numbers>
 #include <string>
 #include <thread>
@@ -610,14 +611,14 @@ TEST_CASE("sqrt's partial at the edges of its fast form, and a root partial appl
 }
 
 TEST_CASE("the rare recording paths (growth, teaching mode) give the fast path's results") {
-  // Small expressions (up to ScalarTape::small_expression leaf positions) reach them through a
-  // copy of their leaves and are rebuilt; larger ones by address. Both must record the same.
+  // Expressions reach them through a copy of their leaves and are rebuilt there; they must
+  // record what the fast path records, for small and large expressions alike.
   auto small = [](const Real& x, const Real& c) { return softplus(x * c - 0.5) + x; };
   auto large = [](const Real& x, const Real& y) {
     return 100 * pow(y - x * x, 2) + pow(1 - x, 2) + sin(x * y) * 0.5 + y / 3.0;
   };
-  static_assert(decltype(small(Real(), Real()))::positions <= ad::ScalarTape::small_expression);
-  static_assert(decltype(large(Real(), Real()))::positions > ad::ScalarTape::small_expression);
+  static_assert(decltype(small(Real(), Real()))::positions == 4);
+  static_assert(decltype(large(Real(), Real()))::positions == 13);
   auto run = [&](bool keep, int n) {
     ad::ScalarTape tape;
     tape.keep_values(keep);
@@ -627,8 +628,8 @@ TEST_CASE("the rare recording paths (growth, teaching mode) give the fast path's
     for (int i = 0; i < n; ++i) {  // n statements: the tape grows many times
       Real x = tape.variable(0.01 * i - 0.3), y = tape.variable(0.02 * i + 0.1);
       xs.push_back(x);
-      Real a = small(x, c);  // the leaf-copy path
-      Real b = large(x, y);  // the by-address path
+      Real a = small(x, c);
+      Real b = large(x, y);
       s += a * b;
     }
     ad::backward(s);
@@ -654,4 +655,115 @@ TEST_CASE("the rare recording paths (growth, teaching mode) give the fast path's
   auto [dx, dy] = ad::derivatives(small(x, Real(1.5)) * large(x, y), ad::wrt(x, y));
   CHECK(close(dx, (f(x0 + h, y0) - f(x0 - h, y0)) / (2 * h), 1e-7));
   CHECK(close(dy, (f(x0, y0 + h) - f(x0, y0 - h)) / (2 * h), 1e-7));
+}
+
+TEST_CASE("ad::Sum: the f += term loop as few statements, same value, same gradient") {
+  const std::size_t n = 1000;  // 1998 pairs: 8 statements of up to 255 pairs
+  auto terms = [](auto& acc, const std::vector<Real>& x) {
+    for (std::size_t i = 0; i + 1 < x.size(); ++i)
+      acc += 100 * pow(x[i + 1] - x[i] * x[i], 2) + pow(1 - x[i], 2);
+  };
+  ad::ScalarTape chain_tape, sum_tape;
+  std::vector<Real> xc, xs;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double v = (i % 2 == 0 ? -1.2 : 1.0) + 1e-3 * static_cast<double>(i % 7);
+    xc.push_back(chain_tape.variable(v));
+    xs.push_back(sum_tape.variable(v));
+  }
+  Real f = 0.0;
+  terms(f, xc);
+  ad::Sum s(sum_tape);
+  terms(s, xs);
+  CHECK(s.pairs() == 2 * (n - 1));  // x[i] merged within a term: 2 pairs per term
+  Real g = s;
+  CHECK(g.value() == f.value());  // the same additions in the same order
+  CHECK(sum_tape.size() == n + 8);
+  CHECK(sum_tape.size() < chain_tape.size());
+  CHECK(sum_tape.recorded_bytes() < chain_tape.recorded_bytes());
+  CHECK(sum_tape.elementary_ops() == chain_tape.elementary_ops());
+  const auto gc = ad::gradient(f), gs = ad::gradient(g);
+  REQUIRE(gc.size() == gs.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < n; ++i) worst = std::max(worst, std::fabs(gc[i] - gs[i]));
+  CHECK(worst < 1e-12);
+  // The hand-written gradient.
+  for (std::size_t i = 0; i < n; ++i) {
+    const double xi = xs[i].value();
+    double want = 0;
+    if (i + 1 < n) want += -400 * xi * (xs[i + 1].value() - xi * xi) - 2 * (1 - xi);
+    if (i > 0) want += 200 * (xi - xs[i - 1].value() * xs[i - 1].value());
+    CHECK(close(gs[i], want, 1e-13));
+  }
+}
+
+TEST_CASE("ad::Sum: minus, constants, nesting in any order, teaching mode") {
+  ad::ScalarTape tape;
+  Real x = tape.variable(0.5), y = tape.variable(-2.0);
+  {
+    ad::Sum s(tape);
+    s += x * x;
+    s -= 3.0 * y;
+    s += 1.5;
+    s -= exp(x);
+    CHECK(s.value() == 0.25 + 6.0 + 1.5 - std::exp(0.5));
+    auto [dx, dy] = ad::derivatives(Real(s), ad::wrt(x, y));
+    CHECK(close(dx, 1.0 - std::exp(0.5), 1e-15));
+    CHECK(dy == -3.0);
+  }
+  {  // a sum of sums, and Sums destroyed out of order
+    auto outer = std::make_unique<ad::Sum>(tape);
+    auto inner1 = std::make_unique<ad::Sum>(tape);
+    auto inner2 = std::make_unique<ad::Sum>(tape);
+    for (int j = 1; j <= 3; ++j) *inner1 += j * x;  // 6x
+    for (int j = 1; j <= 2; ++j) *inner2 += j * y;  // 3y
+    *outer += Real(*inner1) * Real(*inner2);        // 18 x y
+    inner1.reset();  // not the last one opened
+    ad::Sum inner3(tape);  // reuses inner1's scratch
+    inner3 += y * y;
+    *outer += Real(inner3);
+    Real o = *outer;
+    CHECK(close(o.value(), 18 * 0.5 * -2.0 + 4.0, 1e-15));
+    auto [dx, dy] = ad::derivatives(o, ad::wrt(x, y));
+    CHECK(close(dx, 18 * -2.0, 1e-14));
+    CHECK(close(dy, 18 * 0.5 + 2 * -2.0, 1e-14));
+  }
+  {  // only constants: a constant Real
+    ad::Sum s(tape);
+    s += 2.0;
+    s += Real(3.0) * 2.0;
+    Real c = s;
+    CHECK(c.is_constant());
+    CHECK(c.value() == 8.0);
+  }
+  {  // teaching mode: the terms are recorded one by one, as f += term would
+    ad::ScalarTape t;
+    t.keep_values(true);
+    Real a = t.variable(1.5, "a");
+    ad::Sum s(t);
+    s += a * a;
+    s += sin(a);
+    Real f = s;
+    CHECK(close(ad::derivative(f, a), 3.0 + std::cos(1.5), 1e-15));
+    CHECK(t.print().find("sin") != std::string::npos);
+    CHECK(t.print().find("mul") != std::string::npos);
+  }
+}
+
+TEST_CASE("ad::Sum: terms from another tape or from before a clear throw; a fresh Sum restarts") {
+  ad::ScalarTape tape, other;
+  Real x = tape.variable(1.0);
+  Real o = other.variable(2.0);
+  ad::Sum s(tape);
+  s += x * x;
+  CHECK_THROWS_AS(s += o * 2.0, ad::TapeError);
+  tape.clear();
+  CHECK_THROWS_AS((void)Real(s), ad::TapeError);  // its pairs belong to the old recording
+  Real fresh = tape.variable(3.0);
+  CHECK_THROWS_AS(s += fresh, ad::TapeError);
+  ad::Sum t(tape);  // made before any term: follows the tape through a clear
+  tape.clear();
+  Real z = tape.variable(4.0);
+  t += z * z;
+  CHECK(ad::derivative(Real(t), z) == 8.0);
+  CHECK_THROWS_AS(t += x, ad::TapeError);  // x is stale
 }

@@ -74,6 +74,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -139,6 +140,13 @@ struct Origin {
 /// else TapeError (two tapes, or a stale operand). Out of line and by value, so that the hot
 /// path keeps its expression objects in registers.
 Origin merge_origin(ScalarOp op, Origin a, Origin b);
+
+/// The (leaf id, partial) pairs an ad::Sum has collected; owned by the tape, kept across clear().
+struct SumScratch {
+  PodBuffer<std::uint32_t> ids;
+  PodBuffer<double> partials;
+  bool in_use = false;
+};
 
 /// What the rare recording paths return: 16 bytes, so in two registers (a Real, 24 bytes, would
 /// come back through memory and pull the fast path's Real into memory too).
@@ -207,7 +215,13 @@ class Real {
   static constexpr int leaves = 1;
   static constexpr int positions = 1;  // leaf positions, constants included (collect/rebuild)
   static constexpr int ops = 0;
-  [[gnu::always_inline]] void collect(Real* out) const noexcept { *out = *this; }
+  // Field by field: an aggregate copy here would keep the expression holding this Real in memory.
+  [[gnu::always_inline]] void collect(Real* out) const noexcept {
+    out->tape_ = tape_;
+    out->id_ = id_;
+    out->epoch_ = epoch_;
+    out->value_ = value_;
+  }
   static Real rebuild(const Real* in) noexcept { return in[0]; }
   /// Throws TapeError naming `op` if this handle's tape was cleared since it was recorded.
   void check_live(detail::ScalarOp op) const;
@@ -233,9 +247,6 @@ class ScalarTape {
  public:
   /// Most (id, partial) pairs in one record; larger expressions are split into several.
   static constexpr int max_statement_leaves = 64;
-  /// Expressions of up to this many leaf positions (constants included) take the rare paths of
-  /// recording through a copy of their leaves (see record()).
-  static constexpr int small_expression = 8;
 
   ScalarTape() = default;
   ScalarTape(const ScalarTape&) = delete;
@@ -296,7 +307,7 @@ class ScalarTape {
   /// Bytes of the recording itself (op bytes, counts, variable and statement lists, ids,
   /// partials [+ values]); adjoints not included.
   std::size_t recorded_bytes() const noexcept;
-  /// Bytes currently reserved by all buffers, adjoints included.
+  /// Bytes currently reserved by all buffers, adjoints and ad::Sum scratch included.
   std::size_t capacity_bytes() const noexcept;
 
   /// One line per node: id, op, inputs with their local partials, value, adjoint. A node
@@ -360,6 +371,13 @@ class ScalarTape {
     if (keep_values_) values_.data()[n_ops_] = v;
   }
   friend class Real;
+  friend class Sum;
+  // ad::Sum's scratch buffers (one per open Sum) and its recording.
+  detail::SumScratch* acquire_sum();
+  static void release_sum(detail::SumScratch* s) noexcept { s->in_use = false; }
+  static void reserve_sum(detail::SumScratch* s, std::size_t n, std::size_t keep);
+  Real record_sum(const detail::SumScratch& s, std::size_t n, double value, std::size_t ops);
+  std::size_t sum_capacity_bytes() const noexcept;
 
   detail::PodBuffer<detail::OpByte> ops_;    // kind | compound << 6
   detail::PodBuffer<detail::Count> counts_;  // (id, partial) pairs per node
@@ -370,6 +388,7 @@ class ScalarTape {
   detail::PodBuffer<std::uint32_t> vars_;    // ids of variables, in creation order
   detail::PodBuffer<std::uint32_t> stmts_;   // ids of nodes with pairs (the sweep visits only these)
   std::vector<std::pair<std::uint32_t, std::string>> names_;
+  std::vector<std::unique_ptr<detail::SumScratch>> sums_;
   std::size_t n_ops_ = 0, n_args_ = 0, cap_ops_ = 0, cap_args_ = 0;
   std::size_t fast_ops_ = 0;  // cap_ops_, or 0 in teaching mode (every node takes the slow path)
   std::size_t n_elementary_ = 0, n_vars_ = 0, n_stmts_ = 0;
@@ -494,6 +513,20 @@ struct LeafSink {
     }
   }
 };
+
+/// All (leaf, partial) pairs of statement e, times m, into the sink. A unary root's own partial
+/// is applied last (see RealUnaryExpr::push_partials_deferred).
+template <class E>
+inline void push_statement(const E& e, LeafSink& sink, double m) {
+  if constexpr (requires { e.push_partials_deferred(sink); }) {
+    if constexpr (!E::elementary) {
+      sink.finish(m * e.push_partials_deferred(sink));
+      return;
+    }
+  }
+  e.push_partials(sink, m);
+  sink.finish();
+}
 
 }  // namespace detail
 
@@ -701,19 +734,14 @@ inline Real ScalarTape::record(const E& e) {
   } else {
     // One test covers both the room left and teaching mode (where fast_ops_ is 0).
     if (n_ops_ >= fast_ops_ || n_args_ + E::leaves > cap_args_) [[unlikely]] {
-      if constexpr (E::positions <= small_expression) {
-        // A small expression's rare path gets its leaves, not the expression: a call taking
-        // e's address would keep all of e in memory on the fast path too, and its values
-        // spilled (W1, sqrt(x*x + exp(x*x)), ran 25% slower so). A larger expression lives in
-        // memory anyway (GCC does not scalarize it), and copying its leaves out costs more.
-        std::array<Real, E::positions> leaves;
-        e.collect(leaves.data());
-        const detail::Recorded r = record_slow<E>(leaves.data());
-        return Real(this, r.id, epoch_, r.value);
-      } else {
-        if (keep_values_) return record_split<0>(e);
-        grow(1, E::leaves);
-      }
+      // The rare path gets a copy of the expression's leaves, not the expression: a call taking
+      // e's address would keep all of e in memory on the fast path too, its values spilled and
+      // its parts copied through the stack (GCC then reads 16-byte halves of objects it wrote
+      // 8 bytes at a time: store-forwarding stalls). W1 ran 25% slower, W1b 2-4x.
+      std::array<Real, E::positions> leaves;
+      e.collect(leaves.data());
+      const detail::Recorded r = record_slow<E>(leaves.data());
+      return Real(this, r.id, epoch_, r.value);
     }
     return write_statement<false>(e);
   }
@@ -733,12 +761,7 @@ inline Real ScalarTape::write_statement(const E& e) {
   if (e.epoch() != epoch_) [[unlikely]]
     detail::throw_stale(E::kind);
   detail::LeafSink sink{args_.data() + n_args_, partials_.data() + n_args_};
-  if constexpr (requires { e.push_partials_deferred(sink); } && !E::elementary) {
-    sink.finish(e.push_partials_deferred(sink));
-  } else {
-    e.push_partials(sink, 1.0);
-    sink.finish();
-  }
+  detail::push_statement(e, sink, 1.0);
   ops_.data()[n_ops_] = detail::op_byte(E::kind, E::ops > 1);
   counts_.data()[n_ops_] = static_cast<detail::Count>(sink.n);
   // Listed for the sweep only if it has pairs (every multiplier may have been 0).
@@ -1157,6 +1180,96 @@ AD_SCALAR_COMPARE(<=)
 AD_SCALAR_COMPARE(>)
 AD_SCALAR_COMPARE(>=)
 #undef AD_SCALAR_COMPARE
+
+// ---------------------------------------------------------------------------------------------
+/// A long sum recorded as few statements. `f += term` on a Real records one statement per term,
+/// each new f being f + term: a chain as long as the sum, with one more pair, node and adjoint
+/// per term. An ad::Sum collects the terms' (leaf, partial) pairs instead and records them when
+/// it becomes a Real, as statements of up to 255 pairs:
+///
+///     ad::Sum s(tape);
+///     for (std::size_t i = 0; i + 1 < n; ++i)
+///       s += 100 * pow(x[i + 1] - x[i] * x[i], 2) + pow(1 - x[i], 2);
+///     ad::Real f = s;  // records the sum; s stays usable (add more terms, convert again)
+///
+/// The value is accumulated term by term in order, exactly as `f += term` would. Sums may nest
+/// or overlap: each takes its own scratch buffers from the tape, which keeps them across
+/// clear(), so a Sum made per recording allocates nothing after the first ones. In teaching
+/// mode (keep_values) the terms are recorded one by one, as `f += term`, so printouts show them.
+/// A Sum must not outlive its tape; terms from another tape, or from before a clear(), throw
+/// TapeError.
+class Sum {
+ public:
+  explicit Sum(ScalarTape& tape);
+  ~Sum() { ScalarTape::release_sum(scratch_); }
+  Sum(const Sum&) = delete;
+  Sum& operator=(const Sum&) = delete;
+
+  template <RealExpr E>
+  Sum& operator+=(const E& term) {
+    add(term, 1.0);
+    return *this;
+  }
+  template <RealExpr E>
+  Sum& operator-=(const E& term) {
+    add(term, -1.0);
+    return *this;
+  }
+  Sum& operator+=(double c);
+  Sum& operator-=(double c);
+
+  /// The sum so far.
+  double value() const noexcept { return value_; }
+  /// (leaf, partial) pairs collected so far (a leaf appearing in several terms counts each time).
+  std::size_t pairs() const noexcept { return n_; }
+  /// Records the sum (a constant if no term depends on a variable) and returns it.
+  Real record();
+  operator Real() { return record(); }  // NOLINT(implicit): `ad::Real f = s;`
+
+ private:
+  template <class E>
+  void add(const E& term, double sign);
+  template <class E>
+  [[gnu::noinline]] void add_teaching(const Real* leaves, double sign) {
+    const E term = E::rebuild(leaves);
+    running_ = sign > 0 ? Real(running_ + term) : Real(running_ - term);
+    value_ = running_.value();
+  }
+  void check_origin(const ScalarTape* tape, std::uint32_t epoch);
+
+  ScalarTape* tape_;
+  detail::SumScratch* scratch_;
+  std::uint32_t epoch_;
+  bool teaching_;
+  std::size_t n_ = 0, ops_ = 0;
+  double value_ = 0.0;
+  Real running_;  // teaching mode: the sum recorded term by term
+};
+
+template <class E>
+inline void Sum::add(const E& term, double sign) {
+  if (teaching_) [[unlikely]] {
+    // Out of line, from a copy of the term's leaves (see ScalarTape::record for why).
+    std::array<Real, E::positions> leaves;
+    term.collect(leaves.data());
+    add_teaching<E>(leaves.data(), sign);
+    return;
+  }
+  const ScalarTape* t = term.tape();
+  if (t == nullptr) {  // a constant term
+    value_ += sign * term.value();
+    return;
+  }
+  if (t != tape_ || term.epoch() != epoch_ || epoch_ != tape_->epoch_) [[unlikely]]
+    check_origin(t, term.epoch());  // throws, or adopts a new recording if nothing is held yet
+  if (n_ + E::leaves > scratch_->ids.capacity()) [[unlikely]]
+    ScalarTape::reserve_sum(scratch_, n_ + E::leaves, n_);
+  detail::LeafSink sink{scratch_->ids.data() + n_, scratch_->partials.data() + n_};
+  detail::push_statement(term, sink, sign);
+  n_ += sink.n;
+  ops_ += E::ops + 1;
+  value_ += sign * term.value();
+}
 
 /// The value of a Real or expression (or of a plain number), for generic code.
 template <RealExpr E>
