@@ -41,6 +41,9 @@
 // variable list) + 8 for its adjoint. Reals hold their own value, so the sweep never reads
 // values.
 //
+// Long sums: `ad::Sum s(tape); for (...) s += term; ad::Real f = s;` collects the terms' pairs
+// and records them as a few statements, instead of one chained statement per term (see Sum).
+//
 // Constants: a Real built from a number (`ad::Real c = 2.0;`) belongs to no tape; ops with it
 // record only the tape operands. A leaf used several times in one statement (`x * x`) is
 // recorded once, with the partials summed (2x).
