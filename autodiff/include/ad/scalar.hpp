@@ -226,8 +226,6 @@ class Real {
     out->value_ = value_;
   }
   static Real rebuild(const Real* in) noexcept { return in[0]; }
-  /// Throws TapeError naming `op` if this handle's tape was cleared since it was recorded.
-  void check_live(detail::ScalarOp op) const;
   template <class Sink>
   void push_partials(Sink& s, double m) const {
     if (tape_) s.add(*this, m);  // a constant (no tape) has no pair
@@ -411,10 +409,6 @@ inline double Real::adjoint() const { return tape_ ? tape_->adjoint(*this) : 0.0
   return Constant{in[0].value()};
 }
 
-inline void Real::check_live(detail::ScalarOp op) const {
-  if (tape_ && epoch_ != tape_->epoch_) [[unlikely]]
-    detail::throw_stale(op);
-}
 
 
 // The reverse sweep: one loop over the statements, newest first, one multiply-add per (leaf,
