@@ -142,7 +142,6 @@ std::size_t ScalarTape::capacity_bytes() const noexcept {
          stmts_.capacity() * sizeof(std::uint32_t) + sum_capacity_bytes();
 }
 
-
 void ScalarTape::throw_backward(const ScalarTape* tape) const {
   if (tape != this) [[unlikely]]
     throw TapeError(tape ? "backward: the output was recorded on another scalar tape"

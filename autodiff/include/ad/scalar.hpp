@@ -409,8 +409,6 @@ inline double Real::adjoint() const { return tape_ ? tape_->adjoint(*this) : 0.0
   return Constant{in[0].value()};
 }
 
-
-
 // The reverse sweep: one loop over the statements, newest first, one multiply-add per (leaf,
 // partial) pair. Variables have nothing to propagate and are not visited. Nodes after y cannot
 // influence it: they are neither zeroed nor swept, and read as 0.
@@ -460,7 +458,6 @@ constexpr bool is_leaf = std::same_as<A, Real> || std::same_as<A, Constant>;
 /// without a test.
 template <class Op>
 constexpr bool constant_partials = requires { requires Op::constant_partials; };
-
 
 /// Collects the (id, partial) pairs of one statement straight into the tape's buffers. A leaf
 /// repeated next to itself (x in `x * x`, or in `sqrt(x*x + exp(x*x))`) is merged into one pair
