@@ -1,5 +1,5 @@
 // Matrix product (through BLAS, with transpose flags instead of materialized transposes),
-// transpose, reshape and detach.
+// transpose, reshape, slice and detach.
 #include <ad/ops.hpp>
 
 #include "kernels.hpp"
@@ -99,6 +99,23 @@ void reshape_backward(Tape<T>& t, Node<T>& n) {
   accumulate(t, n.in[0], [&](std::size_t i) { return g[i]; });
 }
 
+// y = x[.., b:e, ..] along an axis:  dx[.., b:e, ..] += g, the other entries of dx unchanged.
+// The axis is kept in n.axis and b in n.alpha.
+template <class T>
+void slice_backward(Tape<T>& t, Node<T>& n) {
+  T* gx = grad_for_scatter(t, n.in[0]);
+  if (!gx) return;
+  const AxisView v("slice", t.node(n.in[0]).val().shape(), n.axis);
+  const std::size_t b = static_cast<std::size_t>(n.alpha), len = n.value.shape()[v.axis];
+  const T* g = n.grad.data();
+  for (std::size_t o = 0; o < v.outer; ++o)
+    for (std::size_t k = 0; k < len; ++k) {
+      T* dst = gx + (o * v.n + b + k) * v.inner;
+      const T* src = g + (o * len + k) * v.inner;
+      for (std::size_t j = 0; j < v.inner; ++j) dst[j] += src[j];
+    }
+}
+
 }  // namespace
 }  // namespace detail
 
@@ -167,6 +184,34 @@ Var<T> transpose(const Var<T>& x) {
 }
 
 template <class T>
+Var<T> slice(const Var<T>& x, int axis, std::ptrdiff_t begin, std::ptrdiff_t end) {
+  using namespace detail;
+  Tape<T>& t = x.tape();
+  const auto& xs = t.checked(x, "slice").val().shape();
+  const AxisView v("slice", xs, axis);
+  const auto n = static_cast<std::ptrdiff_t>(v.n);
+  const std::ptrdiff_t b = begin < 0 ? begin + n : begin, e = end < 0 ? end + n : end;
+  if (b < 0 || e > n || b > e)
+    throw ShapeError(fmt::format("slice: [{}:{}] is out of range for axis {} of shape {} (length {})",
+                                 begin, end, axis, shape_str(xs), n));
+  const auto len = static_cast<std::size_t>(e - b);
+  xt::svector<std::size_t, kMaxRank> shape(xs.begin(), xs.end());
+  shape[static_cast<std::size_t>(v.axis)] = len;
+  Var<T> out = t.record("slice", &slice_backward<T>, {x}, shape);  // xs may dangle from here
+  auto& node = t.node(out.id());
+  node.axis = v.axis;
+  node.alpha = static_cast<double>(b);
+  const T* in = t.node(x.id()).val().data();
+  T* y = node.value.data();
+  for (std::size_t o = 0; o < v.outer; ++o)
+    for (std::size_t k = 0; k < len; ++k)
+      std::copy(in + (o * v.n + static_cast<std::size_t>(b) + k) * v.inner,
+                in + (o * v.n + static_cast<std::size_t>(b) + k + 1) * v.inner,
+                y + (o * len + k) * v.inner);
+  return done(t, out);
+}
+
+template <class T>
 Var<T> reshape(const Var<T>& x, const std::vector<std::ptrdiff_t>& new_shape) {
   using namespace detail;
   Tape<T>& t = x.tape();
@@ -218,6 +263,7 @@ Var<T> detach(const Var<T>& x) {
   template Var<T> linear<T>(const Var<T>&, const Var<T>&, const Var<T>&);             \
   template Var<T> transpose<T>(const Var<T>&);                                        \
   template Var<T> reshape<T>(const Var<T>&, const std::vector<std::ptrdiff_t>&);      \
+  template Var<T> slice<T>(const Var<T>&, int, std::ptrdiff_t, std::ptrdiff_t);        \
   template Var<T> detach<T>(const Var<T>&);
 AD_LINALG(float)
 AD_LINALG(double)

@@ -415,6 +415,41 @@ TEST_CASE("ops: matmul, transpose, reshape and pick against analytic derivatives
     CHECK(xt::flatten(g) == xt::flatten(w));
     check_fd_and_float(op, {a}, w);
   }
+  SUBCASE("slice along each axis, negative indices, and its errors") {
+    Arr a = random_array({3, 5}, -1, 1, 21);
+    {  // rows 1..2
+      Arr w = random_array({2, 5}, -1, 1, 22);
+      auto op = [](const auto& v) { return ad::slice(v[0], 0, 1, 3); };
+      CHECK(engine_value(op, {a}) == Arr(xt::view(a, xt::range(1, 3), xt::all())));
+      Arr expected = xt::zeros<double>({3, 5});
+      xt::view(expected, xt::range(1, 3), xt::all()) = w;
+      CHECK(engine_grads(op, {a}, w)[0] == expected);
+      check_fd_and_float(op, {a}, w);
+    }
+    {  // columns 1..3 as [1:-1] along axis -1
+      Arr w = random_array({3, 3}, -1, 1, 23);
+      auto op = [](const auto& v) { return ad::slice(v[0], -1, 1, -1); };
+      CHECK(engine_value(op, {a}) == Arr(xt::view(a, xt::all(), xt::range(1, 4))));
+      Arr expected = xt::zeros<double>({3, 5});
+      xt::view(expected, xt::all(), xt::range(1, 4)) = w;
+      CHECK(engine_grads(op, {a}, w)[0] == expected);
+      check_fd_and_float(op, {a}, w);
+    }
+    {  // two overlapping slices of one value: both contributions arrive
+      Tape<double> t;
+      auto x = t.variable(Arr{1.0, 2.0, 3.0, 4.0});
+      auto y = ad::sum(ad::slice(x, 0, 0, 3) * ad::slice(x, 0, 1, 4));  // x0 x1 + x1 x2 + x2 x3
+      t.backward(y);
+      CHECK(x.grad() == Arr{2.0, 1.0 + 3.0, 2.0 + 4.0, 3.0});
+      CHECK(ad::slice(x, 0, 2, 2).shape() == std::vector<std::size_t>{0});  // empty is fine
+      CHECK_THROWS_WITH_AS(ad::slice(x, 0, 1, 5),
+                           "slice: [1:5] is out of range for axis 0 of shape (4,) (length 4)", ad::ShapeError);
+      CHECK_THROWS_WITH_AS(ad::slice(x, 0, 3, 1),
+                           "slice: [3:1] is out of range for axis 0 of shape (4,) (length 4)", ad::ShapeError);
+      CHECK_THROWS_WITH_AS(ad::slice(x, 1, 0, 1), "slice: axis 1 is out of range for shape (4,)",
+                           ad::ShapeError);
+    }
+  }
   SUBCASE("pick") {
     Arr a = random_array({3, 4}, -1, 1, 5), w = Arr{0.5, -2.0, 3.0};
     auto op = [](const auto& v) { return ad::pick(v[0], {3, 0, 3}); };

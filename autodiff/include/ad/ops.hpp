@@ -62,6 +62,10 @@ template <class T> Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>&
 template <class T> Var<T> transpose(const Var<T>& x);
 /// Same values in a new shape; one entry may be -1 (inferred).
 template <class T> Var<T> reshape(const Var<T>& x, const std::vector<std::ptrdiff_t>& shape);
+/// Entries begin .. end-1 along `axis`, as `x[begin:end]` on that axis in NumPy (torch.narrow):
+/// negative indices count from the end (-1 is the last). Out of range, or begin > end, is a
+/// ShapeError; the adjoint of the slice is added back into those entries of x.
+template <class T> Var<T> slice(const Var<T>& x, int axis, std::ptrdiff_t begin, std::ptrdiff_t end);
 
 // ---- reductions ----------------------------------------------------------------------------
 /// Sum of all entries (0-d result).
