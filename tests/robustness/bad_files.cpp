@@ -188,6 +188,33 @@ TEST_CASE("bad input: IDX files, each with its exact error; absurd headers refus
                       "than a {}-byte gzip file can hold; the file is corrupt or truncated", p, size));
   }
   {
+    // Within deflate's ratio but short: a gzip stream that compresses ~30-fold announces 500,000
+    // bytes and holds 200,000. Decoded as doubles that would be 4 MB from a ~15 kB file, so the
+    // stream is read through first and the error comes before that allocation.
+    std::string data(200000, '\0');
+    std::uint32_t s = 12345;
+    for (auto& c : data) {
+      s = s * 1664525u + 1013904223u;
+      if ((s >> 28) == 0) c = static_cast<char>(s >> 8);
+    }
+    const auto p = dir.write("short.gz", gzip(idx_header(0x08, {500, 1000}) + data));
+    REQUIRE(fs::file_size(p) * 1032 > 500000);      // the ratio bound alone lets it through
+    REQUIRE(500000 * 8 > fs::file_size(p) * 64);     // but it is checked before allocating
+    CHECK(message_of<ad::IoError>([&] { load_idx_array(p); }) ==
+          fmt::format("load_idx: {}: truncated: the header (500 x 1000) needs 500000 bytes of data, "
+                      "the gzip stream holds 200000", p));
+    // The same check passes a complete, highly compressible file, which then loads in full.
+    std::string full(500000, '\0');
+    for (std::size_t i = 0; i < full.size(); i += 997) full[i] = static_cast<char>(i % 251);
+    const auto q = dir.write("full.gz", gzip(idx_header(0x08, {500, 1000}) + full));
+    REQUIRE(500000 * 8 > fs::file_size(q) * 64);
+    const auto a = load_idx_array(q);
+    REQUIRE(a.size() == 500000);
+    CHECK(a(0, 0) == 0.0);
+    CHECK(a(0, 997) == 997 % 251);
+    CHECK(a(499, 999) == double(static_cast<unsigned char>(full[499999])));
+  }
+  {
     auto [p, m] = io("short_header", idx_header(0x08, {3, 2, 2}).substr(0, 9));
     CHECK(m == fmt::format("load_idx: {}: truncated in the header (3 dimensions announced)", p));
   }
