@@ -16,18 +16,18 @@
 
 namespace ad::nn {
 
-namespace {
-
-constexpr const char* kMagic = "ad-nn-model";
-
-std::uint64_t fnv1a(const char* s, std::size_t n) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (std::size_t i = 0; i < n; ++i) {
-    h ^= static_cast<unsigned char>(s[i]);
+std::uint64_t model_checksum(std::string_view body) noexcept {
+  std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a 64-bit: offset basis, then xor and multiply
+  for (unsigned char c : body) {
+    h ^= c;
     h *= 0x100000001b3ull;
   }
   return h;
 }
+
+namespace {
+
+constexpr const char* kMagic = "ad-nn-model";
 
 template <class T>
 const char* dtype_name() {
@@ -87,7 +87,7 @@ struct Reader {
       fail_file("the file is truncated: the closing 'checksum' and 'end' lines are missing");
     body_end = c + 1;
     const std::string stored = text.substr(c + 10, text.find('\n', c + 1) - (c + 10));
-    const std::string actual = fmt::format("{:016x}", fnv1a(text.data(), body_end));
+    const std::string actual = fmt::format("{:016x}", model_checksum(std::string_view(text).substr(0, body_end)));
     if (stored != actual)
       fail_file(fmt::format("the file is corrupt: checksum {} does not match the contents ({})", stored, actual));
   }
@@ -300,7 +300,7 @@ void save(Module<T>& model, const std::string& path) {
       out += (i + 1) % 8 == 0 || i + 1 == a->size() ? '\n' : ' ';
     }
   }
-  out += fmt::format("checksum {:016x}\nend\n", fnv1a(out.data(), out.size()));
+  out += fmt::format("checksum {:016x}\nend\n", model_checksum(out));
 
   const std::string tmp = path + ".tmp";
   {

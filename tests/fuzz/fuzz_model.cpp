@@ -13,16 +13,6 @@
 #include <cstdlib>
 #include <string>
 
-namespace {
-std::uint64_t fnv1a(const std::string& s) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 1) return 0;
@@ -30,7 +20,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string text(reinterpret_cast<const char*>(data + 1), size - 1);
   if (data[0] & 1) {
     if (!text.empty() && text.back() != '\n') text += '\n';
-    text += fmt::format("checksum {:016x}\nend\n", fnv1a(text));
+    text += fmt::format("checksum {:016x}\nend\n", ad::nn::model_checksum(text));
   }
   ad::fuzz::write_file(path, reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
   try {

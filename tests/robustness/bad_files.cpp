@@ -44,17 +44,9 @@ std::string idx_header(unsigned type, const std::vector<std::uint32_t>& dims) {
   return s;
 }
 
-std::uint64_t fnv1a(const std::string& s) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
 /// A model file body with its checksum trailer, as save() writes it.
 std::string with_trailer(const std::string& body) {
-  return body + fmt::format("checksum {:016x}\nend\n", fnv1a(body));
+  return body + fmt::format("checksum {:016x}\nend\n", ad::nn::model_checksum(body));
 }
 
 }  // namespace
@@ -261,6 +253,20 @@ TEST_CASE("bad input: IDX files, each with its exact error; absurd headers refus
   CHECK(load_idx(images, dir.write("labels3", idx_header(0x08, {3}) + std::string{1, 0, 1})).size() == 3);
 }
 
+TEST_CASE("model_checksum is FNV-1a 64 (published test vectors) and is what save() writes") {
+  CHECK(ad::nn::model_checksum("") == 0xcbf29ce484222325ull);
+  CHECK(ad::nn::model_checksum("a") == 0xaf63dc4c8601ec8cull);
+  CHECK(ad::nn::model_checksum("foobar") == 0x85944171f73967e8ull);
+  TempDir dir("checksum");
+  auto net = ad::nn::mlp<double>({2, 3}, "relu", "softmax", 7);
+  const auto p = dir.file("m.model");
+  ad::nn::save(net, p);
+  const std::string text = read_bytes(p);
+  const auto at = text.rfind("checksum ");
+  REQUIRE(at != std::string::npos);
+  CHECK(text.substr(at) == fmt::format("checksum {:016x}\nend\n", ad::nn::model_checksum(text.substr(0, at))));
+}
+
 TEST_CASE("bad input: model files from another version or architecture, foreign, cut or corrupt") {
   TempDir dir("model");
   auto net = ad::nn::mlp<double>({4, 6, 3}, "relu", "softmax", 1);
@@ -338,7 +344,7 @@ TEST_CASE("bad input: model files from another version or architecture, foreign,
   flipped[at] = flipped[at] == '0' ? '1' : '0';
   const auto corrupt = dir.write("corrupt.model", flipped);
   CHECK(load(corrupt) == fmt::format("load_model: {}: the file is corrupt: checksum {:016x} does not match the "
-                                     "contents ({:016x})", corrupt, fnv1a(body), fnv1a(flipped.substr(0, body.size()))));
+                                     "contents ({:016x})", corrupt, ad::nn::model_checksum(body), ad::nn::model_checksum(flipped.substr(0, body.size()))));
   const std::string missing = dir.file("missing.model");
   CHECK(load(missing) == fmt::format("load_model: {}: cannot open the file (No such file or directory)", missing));
   // And the good file still loads, bit for bit.

@@ -13,11 +13,17 @@
 
 #include <ad/nn/module.hpp>
 
+#include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace ad::nn {
 
 inline constexpr int kModelFormatVersion = 1;
+
+/// The checksum of a model file: FNV-1a 64-bit of every byte before its `checksum` line (see
+/// docs/model-format.md). For tools and tests that write model files by hand.
+std::uint64_t model_checksum(std::string_view body) noexcept;
 
 /// Writes the model (a Sequential of Linear/Activation/Dropout/BatchNorm1d, or one such layer).
 template <class T>
