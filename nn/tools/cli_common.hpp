@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -44,6 +45,21 @@ inline void set_blas_threads(int n) {
 struct UsageError {
   std::string message;
 };
+
+/// A tool's main body with its error handling: a UsageError prints "<tool>: <message>" and a
+/// pointer to --help and exits 2; any other exception prints "<tool>: <what>" and exits 1.
+template <class Body>
+int guarded_main(const char* tool, Body&& body) {
+  try {
+    return body();
+  } catch (const UsageError& e) {
+    fmt::print(stderr, "{}: {}\n({} --help lists every option)\n", tool, e.message, tool);
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "{}: {}\n", tool, e.what());
+    return 1;
+  }
+}
 
 inline std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
   std::string s;

@@ -203,7 +203,7 @@ int run(const Args& a, const cli::Meta& meta, bool have_meta) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
+  return cli::guarded_main("nn-predict", [&] {
     bool help = false;
     const Args a = parse(argc, argv, help);
     if (help) {
@@ -222,11 +222,5 @@ int main(int argc, char** argv) {
       meta.dtype = model_dtype(a.model);
     }
     return meta.dtype == "float32" ? run<float>(a, meta, have_meta) : run<double>(a, meta, have_meta);
-  } catch (const UsageError& e) {
-    fmt::print(stderr, "nn-predict: {}\n(nn-predict --help lists every option)\n", e.message);
-    return 2;
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "nn-predict: {}\n", e.what());
-    return 1;
-  }
+  });
 }

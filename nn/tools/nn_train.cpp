@@ -711,7 +711,7 @@ int run(Config& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
+  return cli::guarded_main("nn-train", [&] {
     bool help = false;
     Config c = parse(argc, argv, help);
     if (help) {
@@ -720,14 +720,5 @@ int main(int argc, char** argv) {
     }
     cli::set_blas_threads(c.threads);
     return c.use_float ? run<float>(c) : run<double>(c);
-  } catch (const UsageError& e) {
-    fmt::print(stderr, "nn-train: {}\n(nn-train --help lists every option)\n", e.message);
-    return 2;
-  } catch (const ad::Error& e) {
-    fmt::print(stderr, "nn-train: {}\n", e.what());
-    return 1;
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "nn-train: {}\n", e.what());
-    return 1;
-  }
+  });
 }
