@@ -1,5 +1,5 @@
 // What every benchmark program (and the ADOL-C anchors) shares: the clock, median/min/max of
-// repeated timings, the W1b function with its hand-written gradient, and the W2/W3 workload pieces of ../shared/bench-workloads.md (epoch orders from splitmix64(7), initial
+// repeated timings, W1's points and plain pass, the W1b function with its hand-written gradient, and the W2/W3 workload pieces of ../shared/bench-workloads.md (epoch orders from splitmix64(7), initial
 // weights from splitmix64(1) in PyTorch's default ranges).
 #pragma once
 
@@ -24,6 +24,25 @@ struct Stats {
 inline Stats stats(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return {v[v.size() / 2], v.front(), v.back()};
+}
+
+/// W1: f(x) = sqrt(x^2 + exp(x^2)) at x_i = -1 + 2 (i + 0.5) / n (n = 1e6 in the workload).
+inline double w1_f(double x) { return std::sqrt(x * x + std::exp(x * x)); }
+/// Its derivative, x (1 + e^{x^2}) / sqrt(x^2 + e^{x^2}): the reference for max_err.
+inline double w1_df(double x) {
+  return x * (1.0 + std::exp(x * x)) / std::sqrt(x * x + std::exp(x * x));
+}
+inline std::vector<double> w1_points(std::size_t n) {
+  std::vector<double> xs(n);
+  for (std::size_t i = 0; i < n; ++i)
+    xs[i] = -1.0 + 2.0 * (static_cast<double>(i) + 0.5) / static_cast<double>(n);
+  return xs;
+}
+/// One timed pass of plain f over xs into out; seconds.
+inline double w1_plain_pass(const std::vector<double>& xs, std::vector<double>& out) {
+  const auto t0 = Clock::now();
+  for (std::size_t i = 0; i < xs.size(); ++i) out[i] = w1_f(xs[i]);
+  return seconds_since(t0);
 }
 
 /// W1b: the extended Rosenbrock function sum_i 100 (x[i+1] - x[i]^2)^2 + (1 - x[i])^2.

@@ -34,18 +34,11 @@ int main(int argc, char** argv) {
   // 21 repeats (about 1 s): on a shared 2-core machine single passes vary by up to 2x, and the
   // median of 21 moves much less than the median of 7.
   const int repeats = argc > 1 ? std::max(1, std::atoi(argv[1])) : 21;
-  std::vector<double> xs(n), out(n);
-  for (std::size_t i = 0; i < n; ++i) xs[i] = -1.0 + 2.0 * (static_cast<double>(i) + 0.5) / 1e6;
+  const std::vector<double> xs = bench::w1_points(n);
+  std::vector<double> out(n);
 
   // Plain double f: best of 3 passes, per repeat.
-  auto plain_pass = [&] {
-    auto t0 = Clock::now();
-    for (std::size_t i = 0; i < n; ++i) {
-      const double x = xs[i];
-      out[i] = std::sqrt(x * x + std::exp(x * x));
-    }
-    return seconds_since(t0);
-  };
+  auto plain_pass = [&] { return bench::w1_plain_pass(xs, out); };
   // Hand-written analytic derivative (the floor): a = x^2, b = exp(a), d = sqrt(a + b),
   // df/dx = x (1 + b) / d.
   auto analytic_pass = [&] {
@@ -83,11 +76,7 @@ int main(int argc, char** argv) {
 
   // Check the last AD pass against the analytic derivative.
   double max_err = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const double x = xs[i];
-    const double ref = x * (1.0 + std::exp(x * x)) / std::sqrt(x * x + std::exp(x * x));
-    max_err = std::max(max_err, std::fabs(out[i] - ref));
-  }
+  for (std::size_t i = 0; i < n; ++i) max_err = std::max(max_err, std::fabs(out[i] - bench::w1_df(xs[i])));
 
   const Stats p = stats(t_plain), a = stats(t_analytic), g = stats(t_ad);
   const double ns = 1e9 / static_cast<double>(n);
