@@ -103,17 +103,31 @@ void reshape_backward(Tape<T>& t, Node<T>& n) {
 // The axis is kept in n.axis and b in n.alpha.
 template <class T>
 void slice_backward(Tape<T>& t, Node<T>& n) {
-  T* gx = grad_for_scatter(t, n.in[0]);
-  if (!gx) return;
-  const AxisView v("slice", t.node(n.in[0]).val().shape(), n.axis);
+  auto& in = t.node(n.in[0]);
+  if (!in.active) return;
+  const AxisView v("slice", in.val().shape(), n.axis);
   const std::size_t b = static_cast<std::size_t>(n.alpha), len = n.value.shape()[v.axis];
   const T* g = n.grad.data();
-  for (std::size_t o = 0; o < v.outer; ++o)
-    for (std::size_t k = 0; k < len; ++k) {
-      T* dst = gx + (o * v.n + b + k) * v.inner;
-      const T* src = g + (o * len + k) * v.inner;
-      for (std::size_t j = 0; j < v.inner; ++j) dst[j] += src[j];
+  const std::size_t block = len * v.inner;  // contiguous per outer index (see slice)
+  const std::size_t row = v.n * v.inner;
+  if (!in.has_grad) {  // the first contribution: the slice's entries are copied, the rest zeroed
+    resize_to(in.grad, in.val().shape());
+    T* gx = in.grad.data();
+    for (std::size_t o = 0; o < v.outer; ++o) {
+      T* dst = gx + o * row;
+      std::fill(dst, dst + b * v.inner, T(0));
+      std::copy(g + o * block, g + (o + 1) * block, dst + b * v.inner);
+      std::fill(dst + b * v.inner + block, dst + row, T(0));
     }
+    in.has_grad = true;
+    return;
+  }
+  T* gx = in.grad.data();
+  for (std::size_t o = 0; o < v.outer; ++o) {
+    T* dst = gx + o * row + b * v.inner;
+    const T* src = g + o * block;
+    for (std::size_t j = 0; j < block; ++j) dst[j] += src[j];
+  }
 }
 
 }  // namespace
@@ -203,11 +217,12 @@ Var<T> slice(const Var<T>& x, int axis, std::ptrdiff_t begin, std::ptrdiff_t end
   node.alpha = static_cast<double>(b);
   const T* in = t.node(x.id()).val().data();
   T* y = node.value.data();
-  for (std::size_t o = 0; o < v.outer; ++o)
-    for (std::size_t k = 0; k < len; ++k)
-      std::copy(in + (o * v.n + static_cast<std::size_t>(b) + k) * v.inner,
-                in + (o * v.n + static_cast<std::size_t>(b) + k + 1) * v.inner,
-                y + (o * len + k) * v.inner);
+  // Entries b .. e-1 of the axis are one contiguous block of len * inner values per outer index.
+  const std::size_t block = len * v.inner;
+  for (std::size_t o = 0; o < v.outer; ++o) {
+    const T* src = in + (o * v.n + static_cast<std::size_t>(b)) * v.inner;
+    std::copy(src, src + block, y + o * block);
+  }
   return done(t, out);
 }
 

@@ -27,9 +27,7 @@ Var<T> sum_all(const Var<T>& x, const char* op, bool mean) {
   auto& n = t.node(out.id());
   n.alpha = mean ? 1.0 / static_cast<double>(size) : 1.0;
   const T* v = t.node(x.id()).val().data();
-  T s = 0;
-  for (std::size_t i = 0; i < size; ++i) s += v[i];
-  n.value.data()[0] = s * static_cast<T>(n.alpha);
+  n.value.data()[0] = sum_of<T>(size, [v](std::size_t i) { return v[i]; }) * static_cast<T>(n.alpha);
   return done(t, out);
 }
 

@@ -298,6 +298,19 @@ TEST_CASE("ops: reductions along axes against analytic derivatives") {
     t.backward(y);
     CHECK(entry_rel_err(x.grad(), xt::ones_like(x3) * (2 + 3 / 24.0)) < 1e-15);
   }
+  SUBCASE("sum of everything at lengths around its 16 lanes is exact on integers") {
+    // sum() adds in 16 interleaved partial sums; every length from 0 to 40 and a long odd one
+    // exercises the full blocks, the tail and the pairwise combination.
+    for (std::size_t n : {0, 1, 15, 16, 17, 31, 32, 33, 40, 100'003}) {
+      Tape<double> t;
+      Arr v = xt::arange<double>(static_cast<double>(n)) * 3.0 - 7.0;  // -7, -4, -1, ...
+      const double n_ = static_cast<double>(n);
+      const double expected = 3.0 * n_ * (n_ - 1) / 2 - 7.0 * n_;
+      CHECK(ad::sum(t.variable(v)).item() == expected);
+      Tape<float> tf;
+      if (n <= 40) CHECK(ad::sum(tf.variable(xt::xarray<float>(v))).item() == static_cast<float>(expected));
+    }
+  }
   SUBCASE("max sends the adjoint to the first of tied maxima") {
     Tape<double> t;
     auto x = t.variable(Arr{{1.0, 3.0, 3.0}, {2.0, 2.0, 0.0}});
