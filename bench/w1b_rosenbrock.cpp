@@ -12,6 +12,7 @@
 // (1 - a)^2): a dozen tensor nodes of 10,000 entries.
 //
 // Last line: key=value figures (ms per gradient, ratios, tape bytes per op, max error).
+#include <ad/elementwise.hpp>
 #include <ad/ops.hpp>
 #include <ad/scalar.hpp>
 
@@ -65,6 +66,19 @@ volatile double sink;
   return f.value()();
 }
 
+[[gnu::noinline]] double gradient_fused(ad::Tape<double>& tape, const xt::xarray<double>& x,
+                                        std::vector<double>& g) {
+  tape.clear();
+  const auto xv = tape.variable(x);
+  const auto a = ad::slice(xv, 0, 0, -1), b = ad::slice(xv, 0, 1, static_cast<std::ptrdiff_t>(x.size()));
+  const auto f = ad::sum(ad::elementwise(
+      [](auto a, auto b) { return 100 * pow(b - a * a, 2) + pow(1 - a, 2); }, a, b));
+  tape.backward(f);
+  const auto& gx = xv.grad();
+  std::copy(gx.begin(), gx.end(), g.begin());
+  return f.value()();
+}
+
 [[gnu::noinline]] double gradient_sum(ad::ScalarTape& tape, const std::vector<double>& x,
                                       std::vector<ad::Real>& xv, std::vector<double>& g) {
   const std::size_t n = x.size();
@@ -89,9 +103,9 @@ int main(int argc, char** argv) {
   std::vector<ad::Real> xv(n);
   ad::ScalarTape tape, sum_tape;
 
-  std::vector<double> t_plain, t_floor, t_ad, t_sum, t_tensor;
-  double max_err = 0, max_err_sum = 0, max_err_tensor = 0;
-  ad::Tape<double> tensor_tape;
+  std::vector<double> t_plain, t_floor, t_ad, t_sum, t_tensor, t_fused;
+  double max_err = 0, max_err_sum = 0, max_err_tensor = 0, max_err_fused = 0;
+  ad::Tape<double> tensor_tape, fused_tape;  // one per computation, so node buffers are reused
   xt::xarray<double> xa = xt::zeros<double>({n});
   std::size_t sum_bytes = 0, sum_nodes = 0;
   std::size_t nodes = 0, inputs = 0, ops = 0, recorded_bytes = 0, capacity_bytes = 0;
@@ -125,6 +139,12 @@ int main(int argc, char** argv) {
     t_tensor.push_back(seconds_since(t0));
     for (std::size_t i = 0; i < n; ++i)
       max_err_tensor = std::max(max_err_tensor, std::fabs(g[i] - g_ref[i]));
+
+    t0 = Clock::now();
+    sink = gradient_fused(fused_tape, xa, g);
+    t_fused.push_back(seconds_since(t0));
+    for (std::size_t i = 0; i < n; ++i)
+      max_err_fused = std::max(max_err_fused, std::fabs(g[i] - g_ref[i]));
     sum_nodes = sum_tape.size();
     nodes = tape.size();
     inputs = tape.input_count();
@@ -134,7 +154,7 @@ int main(int argc, char** argv) {
   }
 
   const Stats p = stats(t_plain), h = stats(t_floor), a = stats(t_ad), su = stats(t_sum),
-              te = stats(t_tensor);
+              te = stats(t_tensor), fu = stats(t_fused);
   // Per elementary scalar op (a variable counts as one op, as the op-by-op tape did: 89,992 ops)
   // and per record (a variable or a statement such as f += 100 (..)^2 + (..)^2).
   const double bytes_per_op = static_cast<double>(recorded_bytes) / static_cast<double>(ops);
@@ -153,6 +173,8 @@ int main(int argc, char** argv) {
              su.max * 1e6);
   fmt::print("  tensor tape, vectorized {:5.1f} [{:.1f}, {:.1f}]\n", te.median * 1e6, te.min * 1e6,
              te.max * 1e6);
+  fmt::print("  tensor tape, elementwise {:4.1f} [{:.1f}, {:.1f}]\n", fu.median * 1e6, fu.min * 1e6,
+             fu.max * 1e6);
   fmt::print("  tape: {} records ({} variables + {} statements) for {} elementary ops, {} (id, "
              "partial) pairs, {} bytes recorded ({:.2f} per op, {:.2f} per record), {} bytes "
              "reserved incl. adjoints\n",
@@ -167,11 +189,13 @@ int main(int argc, char** argv) {
       "tape_bytes_per_record={:.2f} tape_bytes={} ops={} nodes={} max_err={:.3g} "
       "ms_per_grad_sum={:.4f} ms_per_grad_sum_min={:.4f} ratio_sum_to_plain={:.2f} "
       "tape_bytes_per_op_sum={:.2f} max_err_sum={:.3g} ms_per_grad_tensor={:.4f} "
-      "ratio_tensor_to_plain={:.2f} max_err_tensor={:.3g}\n",
+      "ratio_tensor_to_plain={:.2f} max_err_tensor={:.3g} ms_per_grad_fused={:.4f} "
+      "ms_per_grad_fused_min={:.4f} ratio_fused_to_plain={:.2f} max_err_fused={:.3g}\n",
       n, reps, a.median * 1e3, a.min * 1e3, a.max * 1e3, p.median * 1e3, a.median / p.median,
       h.median * 1e3, h.median / p.median, bytes_per_op, with_adjoint, bytes_per_node,
       recorded_bytes, ops, nodes, max_err, su.median * 1e3, su.min * 1e3, su.median / p.median,
       static_cast<double>(sum_bytes) / static_cast<double>(ops), max_err_sum, te.median * 1e3,
-      te.median / p.median, max_err_tensor);
+      te.median / p.median, max_err_tensor, fu.median * 1e3, fu.min * 1e3, fu.median / p.median,
+      max_err_fused);
   return 0;
 }

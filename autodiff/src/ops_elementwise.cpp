@@ -241,6 +241,7 @@ Var<T> binary(const Var<T>& av, const Var<T>& bv) {
 }
 
 }  // namespace
+
 }  // namespace detail
 
 template <class T> Var<T> add(const Var<T>& a, const Var<T>& b) { return detail::binary<detail::Add>(a, b); }

@@ -3,6 +3,7 @@
 // sigmoid, log_softmax, pick, mean; reverse sweep; clear) 1000 times, and checks that after the
 // first steps not a single heap allocation happens and the tape's memory does not grow.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <ad/elementwise.hpp>
 #include <ad/ops.hpp>
 #include <ad/scalar.hpp>
 
@@ -76,6 +77,30 @@ TEST_CASE_TEMPLATE("alloc: record, sweep, clear 1000 times allocates nothing aft
   const long c0 = g_allocations.load();
   std::vector<int> v(10);
   CHECK(g_allocations.load() - c0 == 1);
+}
+
+TEST_CASE_TEMPLATE("alloc: W1b on the tensor tape with slice and elementwise allocates nothing after warm-up", T,
+                   double, float) {
+  const std::size_t n = 1000;
+  xt::xarray<T> X = xt::zeros<T>({n});
+  ad::Tape<T> tape;
+  T f_sum = 0;
+  auto step = [&](int r) {
+    for (std::size_t i = 0; i < n; ++i) X.data()[i] = static_cast<T>((i % 2 == 0 ? -1.2 : 1.0) + 1e-4 * r);
+    tape.clear();
+    auto x = tape.parameter(X);
+    auto a = ad::slice(x, 0, 0, -1), b = ad::slice(x, 0, 1, static_cast<std::ptrdiff_t>(n));
+    auto f = ad::sum(ad::elementwise([](auto u, auto v) { return 100 * pow(v - u * u, 2) + pow(1 - u, 2); }, a, b));
+    tape.backward(f);
+    f_sum += f.item() + x.grad().data()[0];
+  };
+  for (int i = 0; i < 10; ++i) step(i);  // warm-up
+  const std::size_t bytes = tape.memory_bytes();
+  const long before = g_allocations.load();
+  for (int i = 0; i < 500; ++i) step(i);
+  CHECK(g_allocations.load() - before == 0);
+  CHECK(tape.memory_bytes() == bytes);
+  CHECK(std::isfinite(f_sum));
 }
 
 #include <ad/nn/module.hpp>

@@ -31,9 +31,17 @@ double central_fd(const std::function<Real(Real)>& f, double x) {
   return (f(Real(x + h)).value() - f(Real(x - h)).value()) / (2 * h);
 }
 
+// Each case's f is written once, generically, and run on Reals (the tape) and on ad::Dual
+// numbers (forward mode), which share the op rules.
 struct UnaryCase {
+  template <class F>
+  UnaryCase(const char* name_, F f_, std::function<double(double)> value_,
+            std::function<double(double)> derivative_, std::vector<double> points_)
+      : name(name_), f(f_), dual(f_), value(std::move(value_)), derivative(std::move(derivative_)),
+        points(std::move(points_)) {}
   const char* name;
   std::function<Real(Real)> f;
+  std::function<ad::Dual<1>(ad::Dual<1>)> dual;
   std::function<double(double)> value;       // f written with <cmath>
   std::function<double(double)> derivative;  // f' derived by hand
   std::vector<double> points;
@@ -43,87 +51,94 @@ const double pi = std::numbers::pi;
 
 std::vector<UnaryCase> unary_cases() {
   return {
-      {"neg", [](Real a) { return -a; }, [](double x) { return -x; }, [](double) { return -1.0; },
+      {"neg", [](auto a) { return -a; }, [](double x) { return -x; }, [](double) { return -1.0; },
        {-2, 0.5, 3}},
-      {"exp", [](Real a) { return exp(a); }, [](double x) { return std::exp(x); },
+      {"exp", [](auto a) { return exp(a); }, [](double x) { return std::exp(x); },
        [](double x) { return std::exp(x); }, {-3, -0.5, 0, 0.7, 4}},
-      {"log", [](Real a) { return log(a); }, [](double x) { return std::log(x); },
+      {"log", [](auto a) { return log(a); }, [](double x) { return std::log(x); },
        [](double x) { return 1 / x; }, {0.01, 0.5, 1, 7.5}},
-      {"log1p", [](Real a) { return log1p(a); }, [](double x) { return std::log1p(x); },
+      {"log1p", [](auto a) { return log1p(a); }, [](double x) { return std::log1p(x); },
        [](double x) { return 1 / (1 + x); }, {-0.9, -1e-8, 0, 0.3, 10}},
-      {"expm1", [](Real a) { return expm1(a); }, [](double x) { return std::expm1(x); },
+      {"expm1", [](auto a) { return expm1(a); }, [](double x) { return std::expm1(x); },
        [](double x) { return std::exp(x); }, {-2, -1e-8, 0, 0.3, 3}},
-      {"sqrt", [](Real a) { return sqrt(a); }, [](double x) { return std::sqrt(x); },
+      {"sqrt", [](auto a) { return sqrt(a); }, [](double x) { return std::sqrt(x); },
        [](double x) { return 0.5 / std::sqrt(x); }, {0.01, 0.5, 2, 100}},
-      {"cbrt", [](Real a) { return cbrt(a); }, [](double x) { return std::cbrt(x); },
+      {"cbrt", [](auto a) { return cbrt(a); }, [](double x) { return std::cbrt(x); },
        [](double x) { return 1.0 / (3.0 * std::pow(std::fabs(x), 2.0 / 3.0)); },
        {-8, -0.3, 0.2, 27}},
-      {"sin", [](Real a) { return sin(a); }, [](double x) { return std::sin(x); },
+      {"sin", [](auto a) { return sin(a); }, [](double x) { return std::sin(x); },
        [](double x) { return std::cos(x); }, {-2, 0, 0.5, pi / 2, 4}},
-      {"cos", [](Real a) { return cos(a); }, [](double x) { return std::cos(x); },
+      {"cos", [](auto a) { return cos(a); }, [](double x) { return std::cos(x); },
        [](double x) { return -std::sin(x); }, {-2, 0, 0.5, pi / 2, 4}},
-      {"tan", [](Real a) { return tan(a); }, [](double x) { return std::tan(x); },
+      {"tan", [](auto a) { return tan(a); }, [](double x) { return std::tan(x); },
        [](double x) { return 1.0 / (std::cos(x) * std::cos(x)); }, {-1.2, 0, 0.5, 1.4}},
-      {"asin", [](Real a) { return asin(a); }, [](double x) { return std::asin(x); },
+      {"asin", [](auto a) { return asin(a); }, [](double x) { return std::asin(x); },
        [](double x) { return 1.0 / std::sqrt(1 - x * x); }, {-0.9, 0, 0.3, 0.99}},
-      {"acos", [](Real a) { return acos(a); }, [](double x) { return std::acos(x); },
+      {"acos", [](auto a) { return acos(a); }, [](double x) { return std::acos(x); },
        [](double x) { return -1.0 / std::sqrt(1 - x * x); }, {-0.9, 0, 0.3, 0.99}},
-      {"atan", [](Real a) { return atan(a); }, [](double x) { return std::atan(x); },
+      {"atan", [](auto a) { return atan(a); }, [](double x) { return std::atan(x); },
        [](double x) { return 1.0 / (1 + x * x); }, {-5, 0, 0.3, 10}},
-      {"sinh", [](Real a) { return sinh(a); }, [](double x) { return std::sinh(x); },
+      {"sinh", [](auto a) { return sinh(a); }, [](double x) { return std::sinh(x); },
        [](double x) { return std::cosh(x); }, {-3, 0, 0.3, 2}},
-      {"cosh", [](Real a) { return cosh(a); }, [](double x) { return std::cosh(x); },
+      {"cosh", [](auto a) { return cosh(a); }, [](double x) { return std::cosh(x); },
        [](double x) { return std::sinh(x); }, {-3, 0, 0.3, 2}},
-      {"tanh", [](Real a) { return tanh(a); }, [](double x) { return std::tanh(x); },
+      {"tanh", [](auto a) { return tanh(a); }, [](double x) { return std::tanh(x); },
        [](double x) { return 1.0 / (std::cosh(x) * std::cosh(x)); }, {-3, 0, 0.3, 2}},
-      {"asinh", [](Real a) { return asinh(a); }, [](double x) { return std::asinh(x); },
+      {"asinh", [](auto a) { return asinh(a); }, [](double x) { return std::asinh(x); },
        [](double x) { return 1.0 / std::sqrt(x * x + 1); }, {-3, 0, 0.3, 20}},
-      {"acosh", [](Real a) { return acosh(a); }, [](double x) { return std::acosh(x); },
+      {"acosh", [](auto a) { return acosh(a); }, [](double x) { return std::acosh(x); },
        [](double x) { return 1.0 / std::sqrt(x * x - 1); }, {1.01, 1.5, 3, 50}},
-      {"atanh", [](Real a) { return atanh(a); }, [](double x) { return std::atanh(x); },
+      {"atanh", [](auto a) { return atanh(a); }, [](double x) { return std::atanh(x); },
        [](double x) { return 1.0 / (1 - x * x); }, {-0.9, 0, 0.3, 0.99}},
-      {"sigmoid", [](Real a) { return sigmoid(a); },
+      {"sigmoid", [](auto a) { return sigmoid(a); },
        [](double x) { return 1.0 / (1.0 + std::exp(-x)); },
        [](double x) { return std::exp(-x) / ((1 + std::exp(-x)) * (1 + std::exp(-x))); },
        {-30, -2, 0, 0.5, 3, 30}},
-      {"softplus", [](Real a) { return softplus(a); },
+      {"softplus", [](auto a) { return softplus(a); },
        [](double x) { return std::log1p(std::exp(x)); },
        [](double x) { return 1.0 / (1.0 + std::exp(-x)); }, {-30, -2, 0, 0.5, 3, 30}},
-      {"abs", [](Real a) { return abs(a); }, [](double x) { return std::fabs(x); },
+      {"abs", [](auto a) { return abs(a); }, [](double x) { return std::fabs(x); },
        [](double x) { return x > 0 ? 1.0 : -1.0; }, {-2, -0.1, 0.1, 3}},
-      {"relu", [](Real a) { return relu(a); }, [](double x) { return x > 0 ? x : 0.0; },
+      {"relu", [](auto a) { return relu(a); }, [](double x) { return x > 0 ? x : 0.0; },
        [](double x) { return x > 0 ? 1.0 : 0.0; }, {-2, -0.1, 0.1, 3}},
-      {"erf", [](Real a) { return erf(a); }, [](double x) { return std::erf(x); },
+      {"erf", [](auto a) { return erf(a); }, [](double x) { return std::erf(x); },
        [](double x) { return 2.0 / std::sqrt(pi) * std::exp(-x * x); }, {-2, 0, 0.5, 1.5}},
-      {"x^3 (pow, number exponent)", [](Real a) { return pow(a, 3.0); },
+      {"x^3 (pow, number exponent)", [](auto a) { return pow(a, 3.0); },
        [](double x) { return x * x * x; }, [](double x) { return 3 * x * x; }, {-2, 0.5, 3}},
-      {"x^-0.5", [](Real a) { return pow(a, -0.5); }, [](double x) { return 1 / std::sqrt(x); },
+      {"x^-0.5", [](auto a) { return pow(a, -0.5); }, [](double x) { return 1 / std::sqrt(x); },
        [](double x) { return -0.5 * std::pow(x, -1.5); }, {0.2, 1, 4}},
-      {"2^x (pow, number base)", [](Real a) { return pow(2.0, a); },
+      {"2^x (pow, number base)", [](auto a) { return pow(2.0, a); },
        [](double x) { return std::pow(2.0, x); },
        [](double x) { return std::pow(2.0, x) * std::log(2.0); }, {-2, 0, 0.5, 3}},
-      {"x^x (pow, both)", [](Real a) { return pow(a, a); }, [](double x) { return std::pow(x, x); },
+      {"x^x (pow, both)", [](auto a) { return pow(a, a); }, [](double x) { return std::pow(x, x); },
        [](double x) { return std::pow(x, x) * (std::log(x) + 1); }, {0.3, 1, 2.5}},
-      {"3 - x", [](Real a) { return 3.0 - a; }, [](double x) { return 3 - x; },
+      {"3 - x", [](auto a) { return 3.0 - a; }, [](double x) { return 3 - x; },
        [](double) { return -1.0; }, {-1, 2}},
-      {"x - 3", [](Real a) { return a - 3.0; }, [](double x) { return x - 3; },
+      {"x - 3", [](auto a) { return a - 3.0; }, [](double x) { return x - 3; },
        [](double) { return 1.0; }, {-1, 2}},
-      {"2 / x", [](Real a) { return 2.0 / a; }, [](double x) { return 2 / x; },
+      {"2 / x", [](auto a) { return 2.0 / a; }, [](double x) { return 2 / x; },
        [](double x) { return -2 / (x * x); }, {-3, 0.5, 2}},
-      {"x / 4", [](Real a) { return a / 4.0; }, [](double x) { return x / 4; },
+      {"x / 4", [](auto a) { return a / 4.0; }, [](double x) { return x / 4; },
        [](double) { return 0.25; }, {-3, 2}},
-      {"x * x", [](Real a) { return a * a; }, [](double x) { return x * x; },
+      {"x * x", [](auto a) { return a * a; }, [](double x) { return x * x; },
        [](double x) { return 2 * x; }, {-3, 0, 2}},
-      {"x / x^2", [](Real a) { return a / (a * a); }, [](double x) { return 1 / x; },
+      {"x / x^2", [](auto a) { return a / (a * a); }, [](double x) { return 1 / x; },
        [](double x) { return -1 / (x * x); }, {-3, 0.5, 2}},
-      {"1 + x + 5 * x", [](Real a) { return 1.0 + a + 5.0 * a; },
+      {"1 + x + 5 * x", [](auto a) { return 1.0 + a + 5.0 * a; },
        [](double x) { return 1 + 6 * x; }, [](double) { return 6.0; }, {-3, 2}},
   };
 }
 
 struct BinaryCase {
+  template <class F>
+  BinaryCase(const char* name_, F f_, std::function<double(double, double)> value_,
+             std::function<double(double, double)> da_, std::function<double(double, double)> db_,
+             std::vector<std::pair<double, double>> points_)
+      : name(name_), f(f_), dual(f_), value(std::move(value_)), da(std::move(da_)),
+        db(std::move(db_)), points(std::move(points_)) {}
   const char* name;
   std::function<Real(Real, Real)> f;
+  std::function<ad::Dual<2>(ad::Dual<2>, ad::Dual<2>)> dual;
   std::function<double(double, double)> value;
   std::function<double(double, double)> da, db;
   std::vector<std::pair<double, double>> points;
@@ -131,36 +146,36 @@ struct BinaryCase {
 
 std::vector<BinaryCase> binary_cases() {
   return {
-      {"a + b", [](Real a, Real b) { return a + b; }, [](double a, double b) { return a + b; },
+      {"a + b", [](auto a, auto b) { return a + b; }, [](double a, double b) { return a + b; },
        [](double, double) { return 1.0; }, [](double, double) { return 1.0; }, {{1, 2}, {-3, 0.5}}},
-      {"a - b", [](Real a, Real b) { return a - b; }, [](double a, double b) { return a - b; },
+      {"a - b", [](auto a, auto b) { return a - b; }, [](double a, double b) { return a - b; },
        [](double, double) { return 1.0; }, [](double, double) { return -1.0; }, {{1, 2}, {-3, 0.5}}},
-      {"a * b", [](Real a, Real b) { return a * b; }, [](double a, double b) { return a * b; },
+      {"a * b", [](auto a, auto b) { return a * b; }, [](double a, double b) { return a * b; },
        [](double, double b) { return b; }, [](double a, double) { return a; }, {{1, 2}, {-3, 0.5}}},
-      {"a / b", [](Real a, Real b) { return a / b; }, [](double a, double b) { return a / b; },
+      {"a / b", [](auto a, auto b) { return a / b; }, [](double a, double b) { return a / b; },
        [](double, double b) { return 1 / b; }, [](double a, double b) { return -a / (b * b); },
        {{1, 2}, {-3, 0.5}}},
-      {"pow", [](Real a, Real b) { return pow(a, b); },
+      {"pow", [](auto a, auto b) { return pow(a, b); },
        [](double a, double b) { return std::pow(a, b); },
        [](double a, double b) { return b * std::pow(a, b - 1); },
        [](double a, double b) { return std::pow(a, b) * std::log(a); }, {{1.5, 2}, {0.3, -1.2}, {4, 0.5}}},
-      {"atan2", [](Real a, Real b) { return atan2(a, b); },
+      {"atan2", [](auto a, auto b) { return atan2(a, b); },
        [](double a, double b) { return std::atan2(a, b); },
        [](double a, double b) { return b / (a * a + b * b); },
        [](double a, double b) { return -a / (a * a + b * b); }, {{1, 2}, {-3, 0.5}, {0.5, -2}}},
-      {"hypot", [](Real a, Real b) { return hypot(a, b); },
+      {"hypot", [](auto a, auto b) { return hypot(a, b); },
        [](double a, double b) { return std::sqrt(a * a + b * b); },
        [](double a, double b) { return a / std::sqrt(a * a + b * b); },
        [](double a, double b) { return b / std::sqrt(a * a + b * b); }, {{3, 4}, {-1, 0.5}}},
-      {"min", [](Real a, Real b) { return min(a, b); },
+      {"min", [](auto a, auto b) { return min(a, b); },
        [](double a, double b) { return a < b ? a : b; },
        [](double a, double b) { return a < b ? 1.0 : 0.0; },
        [](double a, double b) { return a < b ? 0.0 : 1.0; }, {{1, 2}, {3, -0.5}}},
-      {"max", [](Real a, Real b) { return max(a, b); },
+      {"max", [](auto a, auto b) { return max(a, b); },
        [](double a, double b) { return a > b ? a : b; },
        [](double a, double b) { return a > b ? 1.0 : 0.0; },
        [](double a, double b) { return a > b ? 0.0 : 1.0; }, {{1, 2}, {3, -0.5}}},
-      {"a * sin(b) + exp(a * b)", [](Real a, Real b) { return a * sin(b) + exp(a * b); },
+      {"a * sin(b) + exp(a * b)", [](auto a, auto b) { return a * sin(b) + exp(a * b); },
        [](double a, double b) { return a * std::sin(b) + std::exp(a * b); },
        [](double a, double b) { return std::sin(b) + b * std::exp(a * b); },
        [](double a, double b) { return a * std::cos(b) + a * std::exp(a * b); }, {{0.3, 1.1}, {-1, 2}}},
@@ -182,6 +197,10 @@ TEST_CASE("every unary function: value, analytic derivative (1e-12) and finite d
       const double d = ad::derivative(y, x);
       CHECK(close(d, c.derivative(x0), 1e-12));
       CHECK(close(d, central_fd(c.f, x0), 1e-6));
+      // forward mode: the same value and derivative from one ad::Dual pass
+      const ad::Dual<1> yd = c.dual(ad::Dual<1>(x0, 0));
+      CHECK(close(yd.value(), c.value(x0), 1e-14));
+      CHECK(close(yd.partial(0), c.derivative(x0), 1e-12));
     }
   }
 }
@@ -212,6 +231,14 @@ TEST_CASE("every binary function: both partials, analytic (1e-12) and finite dif
       tape.clear();
       Real b2 = tape.variable(b0);
       CHECK(close(ad::derivative(c.f(Real(a0), b2), b2), c.db(a0, b0), 1e-12));
+      // forward mode, both seeded, then each side alone next to a constant
+      const ad::Dual<2> yd = c.dual(ad::Dual<2>(a0, 0), ad::Dual<2>(b0, 1));
+      CHECK(close(yd.value(), c.value(a0, b0), 1e-14));
+      CHECK(close(yd.partial(0), c.da(a0, b0), 1e-12));
+      CHECK(close(yd.partial(1), c.db(a0, b0), 1e-12));
+      CHECK(close(c.dual(ad::Dual<2>(a0, 0), ad::Dual<2>(b0)).partial(0), c.da(a0, b0), 1e-12));
+      CHECK(c.dual(ad::Dual<2>(a0, 0), ad::Dual<2>(b0)).partial(1) == 0.0);
+      CHECK(close(c.dual(ad::Dual<2>(a0), ad::Dual<2>(b0, 1)).partial(1), c.db(a0, b0), 1e-12));
     }
   }
 }
@@ -766,4 +793,30 @@ TEST_CASE("ad::Sum: terms from another tape or from before a clear throw; a fres
   t += z * z;
   CHECK(ad::derivative(Real(t), z) == 8.0);
   CHECK_THROWS_AS(t += x, ad::TapeError);  // x is stale
+}
+
+TEST_CASE("ad::Dual: forward mode with the tape's rules; a zero partial stays zero") {
+  // the course example, both partials in one pass: f = sqrt(x^2 + exp(x y)) at (1.5, -0.5)
+  const ad::Dual<2> x(1.5, 0), y(-0.5, 1);
+  const ad::Dual<2> f = sqrt(x * x + exp(x * y));
+  const double e = std::exp(-0.75), fv = std::sqrt(2.25 + e);
+  CHECK(close(f.value(), fv, 1e-15));
+  CHECK(close(f.partial(0), (3.0 - 0.5 * e) / (2 * fv), 1e-14));
+  CHECK(close(f.partial(1), 1.5 * e / (2 * fv), 1e-14));
+  // sqrt(a) + b at a = 0: d/db is 1 (an unused direction never sees the infinite d sqrt / da)
+  const ad::Dual<2> a(0.0, 0), b(2.0, 1);
+  const ad::Dual<2> g = sqrt(a) + b;
+  CHECK(std::isinf(g.partial(0)));
+  CHECK(g.partial(1) == 1.0);
+  // compound assignment and comparisons (values only)
+  ad::Dual<2> h = x;
+  h *= y;
+  h += 2.0;
+  h -= x;
+  h /= y;
+  CHECK(close(h.value(), (1.5 * -0.5 + 2.0 - 1.5) / -0.5, 1e-15));
+  CHECK(close(h.partial(0), (-0.5 - 1.0) / -0.5, 1e-15));                          // (y - 1) / y
+  CHECK(close(h.partial(1), (1.5 * -0.5 - (1.5 * -0.5 + 2.0 - 1.5)) / 0.25, 1e-14));  // (x y - h y) / y^2
+  CHECK((x > y && y < 0.0 && 2.0 > x && x == 1.5 && x != y));
+  CHECK(ad::Dual<2>(3.0).partials() == std::array<double, 2>{0.0, 0.0});
 }

@@ -3,6 +3,7 @@
 // compile time matters.
 #pragma once
 
+#include <ad/elementwise.hpp>
 #include <ad/error.hpp>
 #include <ad/expression.hpp>
 #include <ad/gradcheck.hpp>
