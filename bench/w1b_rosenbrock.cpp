@@ -56,7 +56,7 @@ volatile double sink;
 [[gnu::noinline]] double gradient_tensor(ad::Tape<double>& tape, const xt::xarray<double>& x,
                                          std::vector<double>& g) {
   tape.clear();
-  const auto xv = tape.variable(x);
+  const auto xv = tape.parameter(x);  // read in place, as PyTorch's leaf tensor
   const auto a = ad::slice(xv, 0, 0, -1), b = ad::slice(xv, 0, 1, static_cast<std::ptrdiff_t>(x.size()));
   const auto t = b - a * a, u = 1.0 - a;
   const auto f = ad::sum(100.0 * (t * t) + u * u);
@@ -69,7 +69,7 @@ volatile double sink;
 [[gnu::noinline]] double gradient_fused(ad::Tape<double>& tape, const xt::xarray<double>& x,
                                         std::vector<double>& g) {
   tape.clear();
-  const auto xv = tape.variable(x);
+  const auto xv = tape.parameter(x);  // read in place, as PyTorch's leaf tensor
   const auto a = ad::slice(xv, 0, 0, -1), b = ad::slice(xv, 0, 1, static_cast<std::ptrdiff_t>(x.size()));
   const auto f = ad::sum(ad::elementwise(
       [](auto a, auto b) { return 100 * pow(b - a * a, 2) + pow(1 - a, 2); }, a, b));
