@@ -154,6 +154,37 @@ double ScalarTape::foreign_adjoint(const ScalarTape* tape) const {
   throw TapeError("adjoint: the Real was recorded on another scalar tape");
 }
 
+void ScalarTape::variables(std::span<const double> values, std::span<Real> out) {
+  if (out.size() != values.size())
+    throw ValueError(fmt::format("variables: {} values but room for {} Reals", values.size(),
+                                 out.size()));
+  if (keep_values_) {  // teaching mode: one by one, keeping values (and the printout's order)
+    for (std::size_t i = 0; i < values.size(); ++i) out[i] = variable(values[i]);
+    return;
+  }
+  if (n_ops_ + values.size() > cap_ops_) grow(values.size(), 0);
+  // Locals, so that the loop keeps them in registers (stores to the buffers cannot change them).
+  detail::OpByte* ops = ops_.data();
+  detail::Count* counts = counts_.data();
+  std::uint32_t* vars = vars_.data();
+  std::size_t id = n_ops_, nv = n_vars_;
+  const std::uint32_t epoch = epoch_;
+  for (std::size_t i = 0; i < values.size(); ++i, ++id) {
+    ops[id] = detail::op_byte(detail::ScalarOp::var);
+    counts[id] = detail::Count{0};
+    vars[nv++] = static_cast<std::uint32_t>(id);
+    out[i] = Real(this, static_cast<std::uint32_t>(id), epoch, values[i]);
+  }
+  n_ops_ = id;
+  n_vars_ = nv;
+}
+
+std::vector<Real> ScalarTape::variables(std::span<const double> values) {
+  std::vector<Real> out(values.size());
+  variables(values, out);
+  return out;
+}
+
 void ScalarTape::variable_adjoints(std::span<double> out) const {
   if (out.size() != n_vars_)
     throw ValueError(fmt::format("variable_adjoints: the tape has {} variables, the output has "

@@ -820,3 +820,40 @@ TEST_CASE("ad::Dual: forward mode with the tape's rules; a zero partial stays ze
   CHECK((x > y && y < 0.0 && 2.0 > x && x == 1.5 && x != y));
   CHECK(ad::Dual<2>(3.0).partials() == std::array<double, 2>{0.0, 0.0});
 }
+
+TEST_CASE("variables(span): many variables at once, as variable() one by one") {
+  for (bool teaching : {false, true}) {
+    CAPTURE(teaching);
+    ad::ScalarTape tape;
+    tape.keep_values(teaching);
+    Real c = tape.variable(0.5);  // one before, so ids do not start at 0
+    std::vector<double> xs(1000);  // more than the initial capacity: the tape grows once
+    for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = 0.001 * static_cast<double>(i) - 0.3;
+    std::vector<Real> v = tape.variables(xs);
+    REQUIRE(v.size() == xs.size());
+    CHECK(tape.variable_count() == 1001);
+    CHECK(tape.size() == 1001);
+    CHECK(v[0].id() == 1);
+    CHECK(v[999].id() == 1000);
+    ad::Sum s(tape);
+    for (std::size_t i = 0; i < v.size(); ++i) s += c * v[i] * v[i];
+    Real f = s;
+    const std::vector<double> g = ad::gradient(f);  // d/dc = sum x^2, d/dx_i = 2 c x_i
+    double sx2 = 0;
+    for (double x : xs) sx2 += x * x;
+    CHECK(close(g[0], sx2, 1e-13));
+    for (std::size_t i = 0; i < xs.size(); ++i) CHECK(g[i + 1] == 2 * 0.5 * xs[i]);
+    // into a span; a wrong size is refused and records nothing
+    std::vector<Real> w(3);
+    tape.variables(std::vector<double>{1, 2, 3}, w);
+    CHECK(w[2].value() == 3.0);
+    CHECK(w[2].id() == tape.size() - 1);
+    const std::size_t before = tape.size();
+    std::vector<Real> small(2);
+    CHECK_THROWS_WITH_AS(tape.variables(std::vector<double>{1, 2, 3}, small),
+                         "variables: 3 values but room for 2 Reals", ad::ValueError);
+    CHECK(tape.size() == before);
+    tape.clear();
+    CHECK_THROWS_AS(ad::Real(v[0] * 2.0), ad::TapeError);  // stale after clear, as any Real
+  }
+}

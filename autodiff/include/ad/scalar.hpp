@@ -260,6 +260,13 @@ class alignas(64) ScalarTape {
   /// A new independent variable. `name` only labels it in printouts.
   Real variable(double value) { return push0(value); }
   Real variable(double value, std::string_view name);
+  /// One variable per value, into `out` (out.size() must equal values.size()); the inverse of
+  /// variable_adjoints(span). One capacity check for all: in a loop of variable() calls the
+  /// compiler reloads the tape's counters after each possible growth, ~2.5 ns per variable
+  /// where this takes ~1.2 (W1b's 10,000 variables: 24 -> 12 us).
+  void variables(std::span<const double> values, std::span<Real> out);
+  /// The same, returning the Reals.
+  std::vector<Real> variables(std::span<const double> values);
 
   /// Forget every node (Reals recorded so far become stale), keep the buffers' capacity.
   void clear() noexcept {
