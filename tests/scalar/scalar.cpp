@@ -857,3 +857,26 @@ TEST_CASE("variables(span): many variables at once, as variable() one by one") {
     CHECK_THROWS_AS(ad::Real(v[0] * 2.0), ad::TapeError);  // stale after clear, as any Real
   }
 }
+
+TEST_CASE("a tape with one statement (the sweep's short path) and its neighbours") {
+  ad::ScalarTape tape;
+  Real x = tape.variable(1.5), y = tape.variable(-2.0);
+  Real f = x * y + sin(y) * x + x;  // pairs for x are not adjacent: (x, y) (y, x) (y, ..) (x, ..) (x, 1)
+  REQUIRE(tape.size() == 3);
+  auto [dx, dy] = ad::derivatives(f, ad::wrt(x, y));
+  CHECK(close(dx, -2.0 + std::sin(-2.0) + 1.0, 1e-15));
+  CHECK(close(dy, 1.5 + std::cos(-2.0) * 1.5, 1e-15));
+  // a second sweep gives the same (adjoints start from zero each time)
+  ad::backward(f);
+  CHECK(x.adjoint() == dx);
+  // the output is a variable recorded after the statement: d z / d z = 1, nothing else
+  Real z = tape.variable(4.0);
+  ad::backward(z);
+  CHECK(z.adjoint() == 1.0);
+  CHECK(x.adjoint() == 0.0);
+  CHECK(f.adjoint() == 0.0);
+  // the output is a variable recorded before the statement
+  ad::backward(x);
+  CHECK(x.adjoint() == 1.0);
+  CHECK(y.adjoint() == 0.0);
+}

@@ -434,11 +434,16 @@ inline void ScalarTape::sweep(std::uint32_t y) {
     std::memset(adj, 0, n * sizeof(double));
   }
   adj[y] = 1.0;
-  const detail::Count* counts = counts_.data();
   const std::uint32_t* args = args_.data();
   const double* partials = partials_.data();
   const std::uint32_t* st = stmts_.data();
   std::size_t s = n_stmts_;
+  if (s == 1 && st[0] == y) {  // y is the only statement (one expression per recording, as W1)
+    for (std::size_t j = 0; j < n_args_; ++j) adj[args[j]] += partials[j];
+    swept_ = n;
+    return;
+  }
+  const detail::Count* counts = counts_.data();
   std::size_t off = n_args_;  // step the input offset back over the statements after y
   while (s > 0 && st[s - 1] > y) off -= static_cast<unsigned>(counts[st[--s]]);
   while (s-- > 0) {
