@@ -47,12 +47,6 @@ void throw_stale(ScalarOp op) {
       op == ScalarOp::var ? "backward/adjoint" : scalar_op_name(op)));
 }
 
-Origin merge_origin(ScalarOp op, Origin a, Origin b) {
-  if (!a.tape) return b;
-  if (!b.tape) return a;
-  throw_mixed(op, a.tape == b.tape);
-}
-
 void throw_mixed(ScalarOp op, bool same_tape) {
   if (same_tape) throw_stale(op);
   throw TapeError(fmt::format(
