@@ -182,6 +182,9 @@ int main(int argc, char** argv) {
              capacity_bytes);
   fmt::print("  with ad::Sum: {} records, {} bytes recorded ({:.2f} per op)\n", sum_nodes, sum_bytes,
              static_cast<double>(sum_bytes) / static_cast<double>(ops));
+  const std::size_t fused_bytes = fused_tape.memory_bytes();
+  fmt::print("  fused tensor tape: {} nodes, {} bytes of values, partials and adjoints ({:.2f} per op)\n",
+             fused_tape.size(), fused_bytes, static_cast<double>(fused_bytes) / static_cast<double>(ops));
   fmt::print(
       "workload=W1b n={} reps={} ms_per_grad={:.4f} ms_per_grad_min={:.4f} "
       "ms_per_grad_max={:.4f} ms_plain={:.4f} ratio_to_plain={:.2f} ms_analytic={:.4f} "
@@ -190,12 +193,13 @@ int main(int argc, char** argv) {
       "ms_per_grad_sum={:.4f} ms_per_grad_sum_min={:.4f} ratio_sum_to_plain={:.2f} "
       "tape_bytes_per_op_sum={:.2f} max_err_sum={:.3g} ms_per_grad_tensor={:.4f} "
       "ratio_tensor_to_plain={:.2f} max_err_tensor={:.3g} ms_per_grad_fused={:.4f} "
-      "ms_per_grad_fused_min={:.4f} ratio_fused_to_plain={:.2f} max_err_fused={:.3g}\n",
+      "ms_per_grad_fused_min={:.4f} ratio_fused_to_plain={:.2f} max_err_fused={:.3g} "
+      "tape_bytes_per_op_fused={:.2f}\n",
       n, reps, a.median * 1e3, a.min * 1e3, a.max * 1e3, p.median * 1e3, a.median / p.median,
       h.median * 1e3, h.median / p.median, bytes_per_op, with_adjoint, bytes_per_node,
       recorded_bytes, ops, nodes, max_err, su.median * 1e3, su.min * 1e3, su.median / p.median,
       static_cast<double>(sum_bytes) / static_cast<double>(ops), max_err_sum, te.median * 1e3,
       te.median / p.median, max_err_tensor, fu.median * 1e3, fu.min * 1e3, fu.median / p.median,
-      max_err_fused);
+      max_err_fused, static_cast<double>(fused_bytes) / static_cast<double>(ops));
   return 0;
 }
