@@ -5,6 +5,7 @@
 #include <ad/gradcheck.hpp>
 #include <ad/ops.hpp>
 
+#include "op_checks.hpp"
 #include "support.hpp"
 
 #include <doctest/doctest.h>
@@ -17,14 +18,9 @@
 using ad::Tape;
 using ad::Var;
 using Arr = xt::xarray<double>;
+using op_checks::random_array;
 
 namespace {
-
-Arr random_array(const std::vector<std::size_t>& shape, double lo, double hi, unsigned seed) {
-  xt::random::seed(seed);
-  Arr a = xt::random::rand<double>(shape, lo, hi);
-  return a;
-}
 
 double max_abs_diff(const Arr& a, const Arr& b) {
   REQUIRE(a.shape() == b.shape());
@@ -82,29 +78,10 @@ Var<T> apply(const Fn& fn, const std::vector<Var<T>>& x) {
     return ad::elementwise(fn, x[0], x[1], x[2]);
 }
 
-// loss = sum(w * elementwise(fn, inputs)): gradcheck (finite differences) and float vs double.
+// loss = sum(w * elementwise(fn, inputs)): finite differences (gradcheck) and float vs double.
 template <std::size_t K, class Fn>
 void check_fn(const Fn& fn, const std::vector<Arr>& inputs, const Arr& w) {
-  ad::TensorFunction f = [&](Tape<double>& t, const std::vector<Var<double>>& x) {
-    return ad::sum(apply<K>(fn, x) * t.constant(w));
-  };
-  auto r = ad::gradcheck(f, inputs);
-  INFO(r.report());
-  CHECK(r.ok);
-  for (const auto& e : r.inputs) CHECK(e.max_abs_error < 1e-6);
-  Tape<double> td;
-  Tape<float> tf;
-  std::vector<Var<double>> xd;
-  std::vector<Var<float>> xf;
-  for (const auto& v : inputs) {
-    xd.push_back(td.variable(v));
-    xf.push_back(tf.variable(xt::xarray<float>(xt::cast<float>(v))));
-  }
-  td.backward(f(td, xd));
-  tf.backward(ad::sum(apply<K>(fn, xf) * tf.constant(xt::xarray<float>(xt::cast<float>(w)))));
-  for (std::size_t k = 0; k < inputs.size(); ++k)
-    CHECK(max_abs_diff(xt::cast<double>(xf[k].grad()), xd[k].grad()) <=
-          1e-5 * std::max(1.0, double(xt::amax(xt::abs(xd[k].grad()))())));
+  op_checks::check_fd_and_float([&](const auto& x) { return apply<K>(fn, x); }, inputs, w);
 }
 
 }  // namespace
