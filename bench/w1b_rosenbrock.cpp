@@ -93,6 +93,18 @@ volatile double sink;
   return f.value();
 }
 
+[[gnu::noinline]] double gradient_sum_fn(ad::ScalarTape& tape, const std::vector<double>& x,
+                                         std::vector<ad::Real>& xv, std::vector<double>& g) {
+  const std::size_t n = x.size();
+  tape.clear();
+  tape.variables(x, xv);
+  ad::Real f = ad::sum(tape, n - 1, [&](std::size_t i) {
+    return 100 * pow(xv[i + 1] - xv[i] * xv[i], 2) + pow(1 - xv[i], 2);
+  });
+  tape.backward(f);
+  tape.variable_adjoints(g);
+  return f.value();
+}
 
 }  // namespace
 
@@ -103,8 +115,8 @@ int main(int argc, char** argv) {
   std::vector<ad::Real> xv(n);
   ad::ScalarTape tape, sum_tape;
 
-  std::vector<double> t_plain, t_floor, t_ad, t_sum, t_tensor, t_fused;
-  double max_err = 0, max_err_sum = 0, max_err_tensor = 0, max_err_fused = 0;
+  std::vector<double> t_plain, t_floor, t_ad, t_sum, t_sum_fn, t_tensor, t_fused;
+  double max_err = 0, max_err_sum = 0, max_err_sum_fn = 0, max_err_tensor = 0, max_err_fused = 0;
   ad::Tape<double> tensor_tape, fused_tape;  // one per computation, so node buffers are reused
   xt::xarray<double> xa = xt::zeros<double>({n});
   std::size_t sum_bytes = 0, sum_nodes = 0;
@@ -133,6 +145,12 @@ int main(int argc, char** argv) {
       max_err_sum = std::max(max_err_sum, std::fabs(g[i] - g_ref[i]));
     sum_bytes = sum_tape.recorded_bytes();
 
+    t0 = Clock::now();
+    sink = gradient_sum_fn(sum_tape, x, xv, g);
+    t_sum_fn.push_back(seconds_since(t0));
+    for (std::size_t i = 0; i < n; ++i)
+      max_err_sum_fn = std::max(max_err_sum_fn, std::fabs(g[i] - g_ref[i]));
+
     std::copy(x.begin(), x.end(), xa.begin());
     t0 = Clock::now();
     sink = gradient_tensor(tensor_tape, xa, g);
@@ -153,7 +171,7 @@ int main(int argc, char** argv) {
     capacity_bytes = tape.capacity_bytes();
   }
 
-  const Stats p = stats(t_plain), h = stats(t_floor), a = stats(t_ad), su = stats(t_sum),
+  const Stats p = stats(t_plain), h = stats(t_floor), a = stats(t_ad), su = stats(t_sum), sf = stats(t_sum_fn),
               te = stats(t_tensor), fu = stats(t_fused);
   // Per elementary scalar op (a variable counts as one op, as the op-by-op tape did: 89,992 ops)
   // and per record (a variable or a statement such as f += 100 (..)^2 + (..)^2).
@@ -171,6 +189,8 @@ int main(int argc, char** argv) {
              a.max * 1e6);
   fmt::print("  scalar tape, Sum    {:9.1f} [{:.1f}, {:.1f}]\n", su.median * 1e6, su.min * 1e6,
              su.max * 1e6);
+  fmt::print("  scalar tape, ad::sum  {:7.1f} [{:.1f}, {:.1f}]\n", sf.median * 1e6, sf.min * 1e6,
+             sf.max * 1e6);
   fmt::print("  tensor tape, vectorized {:5.1f} [{:.1f}, {:.1f}]\n", te.median * 1e6, te.min * 1e6,
              te.max * 1e6);
   fmt::print("  tensor tape, elementwise {:4.1f} [{:.1f}, {:.1f}]\n", fu.median * 1e6, fu.min * 1e6,
@@ -194,12 +214,14 @@ int main(int argc, char** argv) {
       "tape_bytes_per_op_sum={:.2f} max_err_sum={:.3g} ms_per_grad_tensor={:.4f} "
       "ratio_tensor_to_plain={:.2f} max_err_tensor={:.3g} ms_per_grad_fused={:.4f} "
       "ms_per_grad_fused_min={:.4f} ratio_fused_to_plain={:.2f} max_err_fused={:.3g} "
-      "tape_bytes_per_op_fused={:.2f}\n",
+      "tape_bytes_per_op_fused={:.2f} ms_per_grad_sum_fn={:.4f} ratio_sum_fn_to_plain={:.2f} "
+      "max_err_sum_fn={:.3g}\n",
       n, reps, a.median * 1e3, a.min * 1e3, a.max * 1e3, p.median * 1e3, a.median / p.median,
       h.median * 1e3, h.median / p.median, bytes_per_op, with_adjoint, bytes_per_node,
       recorded_bytes, ops, nodes, max_err, su.median * 1e3, su.min * 1e3, su.median / p.median,
       static_cast<double>(sum_bytes) / static_cast<double>(ops), max_err_sum, te.median * 1e3,
       te.median / p.median, max_err_tensor, fu.median * 1e3, fu.min * 1e3, fu.median / p.median,
-      max_err_fused, static_cast<double>(fused_bytes) / static_cast<double>(ops));
+      max_err_fused, static_cast<double>(fused_bytes) / static_cast<double>(ops), sf.median * 1e3,
+      sf.median / p.median, max_err_sum_fn);
   return 0;
 }

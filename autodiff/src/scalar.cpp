@@ -369,14 +369,17 @@ Sum& Sum::operator-=(double c) {
   return *this;
 }
 
+void detail::throw_sum_origin(bool same_tape) {
+  if (!same_tape) throw TapeError("Sum: the term was recorded on another scalar tape than the sum's");
+  throw TapeError(
+      "Sum: a Real from an earlier recording was used after its tape was cleared; record the "
+      "variables and the sum again after clear()");
+}
+
 void Sum::check_origin(const ScalarTape* tape, std::uint32_t epoch) {
-  if (tape != tape_)
-    throw TapeError("Sum: the term was recorded on another scalar tape than the sum's");
+  if (tape != tape_) detail::throw_sum_origin(false);
   if (epoch_ != tape_->epoch_ && n_ == 0) epoch_ = tape_->epoch_;  // nothing held yet: restart
-  if (epoch != tape_->epoch_ || epoch_ != tape_->epoch_)
-    throw TapeError(
-        "Sum: a Real from an earlier recording was used after its tape was cleared; record the "
-        "variables and the sum again after clear()");
+  if (epoch != tape_->epoch_ || epoch_ != tape_->epoch_) detail::throw_sum_origin(true);
 }
 
 Real Sum::record() {

@@ -132,15 +132,20 @@ TEST_CASE_TEMPLATE("alloc: nn::Trainer steps (mlp, dropout, Adam, L2, clipping) 
 
 TEST_CASE("alloc: a scalar recording with an ad::Sum made afresh each time allocates nothing after warm-up") {
   ad::ScalarTape tape;
-  std::vector<ad::Real> x(500);
-  std::vector<double> g(x.size());
+  std::vector<ad::Real> x(500), x2(500);
+  std::vector<double> g(x.size() + x2.size()), xs(x2.size(), 0.5);
   auto step = [&](int r) {
     tape.clear();
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = tape.variable(0.001 * static_cast<double>(i + r));
     ad::Sum s(tape);
     for (std::size_t i = 0; i + 1 < x.size(); ++i) s += 100 * pow(x[i + 1] - x[i] * x[i], 2) + pow(1 - x[i], 2);
     ad::Real f = s;
-    tape.backward(f);
+    // the same as one call, and the variables at once
+    tape.variables(xs, x2);
+    ad::Real f2 = ad::sum(tape, x2.size() - 1, [&](std::size_t i) {
+      return 100 * pow(x2[i + 1] - x2[i] * x2[i], 2) + pow(1 - x2[i], 2);
+    });
+    tape.backward(f + f2);
     tape.variable_adjoints(g);
   };
   for (int r = 0; r < 3; ++r) step(r);

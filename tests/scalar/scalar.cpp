@@ -880,3 +880,77 @@ TEST_CASE("a tape with one statement (the sweep's short path) and its neighbours
   CHECK(x.adjoint() == 1.0);
   CHECK(y.adjoint() == 0.0);
 }
+
+namespace {
+// The message of the ad::TapeError that f throws ("<no TapeError>" otherwise).
+template <class F>
+std::string support_message(F&& f) {
+  try {
+    f();
+  } catch (const ad::TapeError& e) {
+    return e.what();
+  }
+  return "<no TapeError>";
+}
+}  // namespace
+
+TEST_CASE("ad::sum(tape, count, term) and Sum::add_terms: the loop of s += term(i), faster") {
+  for (bool teaching : {false, true}) {
+    CAPTURE(teaching);
+    const std::size_t n = 700;  // more pairs than a Sum's first scratch buffers hold
+    ad::ScalarTape a, b;
+    a.keep_values(teaching);
+    b.keep_values(teaching);
+    std::vector<double> x0(n);
+    for (std::size_t i = 0; i < n; ++i) x0[i] = (i % 2 == 0 ? -1.2 : 1.0) + 1e-3 * static_cast<double>(i);
+    std::vector<Real> xa = a.variables(x0), xb = b.variables(x0);
+    auto term = [](const std::vector<Real>& x, std::size_t i) {
+      return 100 * pow(x[i + 1] - x[i] * x[i], 2) + pow(1 - x[i], 2);
+    };
+    Real fa = 0.0;
+    for (std::size_t i = 0; i + 1 < n; ++i) fa += term(xa, i);
+    Real fb = ad::sum(b, n - 1, [&](std::size_t i) { return term(xb, i); });
+    CHECK(fb.value() == fa.value());  // the same additions in the same order
+    const std::vector<double> ga = ad::gradient(fa), gb = ad::gradient(fb);
+    for (std::size_t i = 0; i < n; ++i) CHECK(close(gb[i], ga[i], 1e-13));
+    if (!teaching) CHECK(b.size() - n == 6);  // statements of up to 255 pairs (1398 pairs), not a chain of 699
+  }
+  // with terms added before and after, constant terms, a Real-returning term and plain numbers
+  ad::ScalarTape tape;
+  Real x = tape.variable(2.0), y = tape.variable(-1.0);
+  ad::Sum s(tape);
+  s += x * y;                                       // -2
+  s.add_terms(4, [&](std::size_t i) -> Real {       // x^2, 10, x^2, 10
+    return i % 2 == 0 ? Real(x * x) : Real(10.0);
+  });
+  s.add_terms(3, [](std::size_t i) { return 0.5 * static_cast<double>(i); });  // 0 + 0.5 + 1
+  s.add_terms(0, [&](std::size_t) { return x * x; });                          // nothing
+  s -= y;                                                                       // +1
+  Real f = s;
+  CHECK(f.value() == -2.0 + 4.0 + 10.0 + 4.0 + 10.0 + 1.5 + 1.0);
+  auto [dx, dy] = ad::derivatives(f, ad::wrt(x, y));
+  CHECK(dx == -1.0 + 4.0 + 4.0);  // y + 2 * 2x
+  CHECK(dy == 2.0 - 1.0);         // x - 1
+  // an empty sum is a constant 0
+  CHECK(ad::sum(tape, 0, [&](std::size_t) { return x * y; }).is_constant());
+}
+
+TEST_CASE("ad::sum(tape, count, term): a term from another tape or an old recording throws, the sum unchanged") {
+  ad::ScalarTape tape, other;
+  Real x = tape.variable(1.5);
+  Real o = other.variable(2.0);
+  ad::Sum s(tape);
+  s += x * x;
+  CHECK(support_message([&] { s.add_terms(3, [&](std::size_t i) { return i == 2 ? o * x.value() : x * 2.0; }); }) ==
+        "Sum: the term was recorded on another scalar tape than the sum's");
+  CHECK(s.value() == 2.25);  // the two good terms before the bad one were not kept either
+  CHECK(s.pairs() == 1);
+  CHECK(ad::derivative(Real(s), x) == 3.0);
+  Real old = x;
+  tape.clear();
+  Real z = tape.variable(3.0);
+  CHECK(support_message([&] { ad::sum(tape, 2, [&](std::size_t i) { return i == 0 ? z * z : old * old; }); }) ==
+        "Sum: a Real from an earlier recording was used after its tape was cleared; record the "
+        "variables and the sum again after clear()");
+  CHECK(ad::derivative(ad::sum(tape, 2, [&](std::size_t) { return z * z; }), z) == 12.0);
+}
