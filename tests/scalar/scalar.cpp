@@ -4,6 +4,8 @@
 // conventions at kinks.
 #include <ad/scalar.hpp>
 
+#include "support.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -881,19 +883,6 @@ TEST_CASE("a tape with one statement (the sweep's short path) and its neighbours
   CHECK(y.adjoint() == 0.0);
 }
 
-namespace {
-// The message of the ad::TapeError that f throws ("<no TapeError>" otherwise).
-template <class F>
-std::string support_message(F&& f) {
-  try {
-    f();
-  } catch (const ad::TapeError& e) {
-    return e.what();
-  }
-  return "<no TapeError>";
-}
-}  // namespace
-
 TEST_CASE("ad::sum(tape, count, term) and Sum::add_terms: the loop of s += term(i), faster") {
   for (bool teaching : {false, true}) {
     CAPTURE(teaching);
@@ -941,7 +930,7 @@ TEST_CASE("ad::sum(tape, count, term): a term from another tape or an old record
   Real o = other.variable(2.0);
   ad::Sum s(tape);
   s += x * x;
-  CHECK(support_message([&] { s.add_terms(3, [&](std::size_t i) { return i == 2 ? o * x.value() : x * 2.0; }); }) ==
+  CHECK(support::message_of<ad::TapeError>([&] { s.add_terms(3, [&](std::size_t i) { return i == 2 ? o * x.value() : x * 2.0; }); }) ==
         "Sum: the term was recorded on another scalar tape than the sum's");
   CHECK(s.value() == 2.25);  // the two good terms before the bad one were not kept either
   CHECK(s.pairs() == 1);
@@ -949,7 +938,7 @@ TEST_CASE("ad::sum(tape, count, term): a term from another tape or an old record
   Real old = x;
   tape.clear();
   Real z = tape.variable(3.0);
-  CHECK(support_message([&] { ad::sum(tape, 2, [&](std::size_t i) { return i == 0 ? z * z : old * old; }); }) ==
+  CHECK(support::message_of<ad::TapeError>([&] { ad::sum(tape, 2, [&](std::size_t i) { return i == 0 ? z * z : old * old; }); }) ==
         "Sum: a Real from an earlier recording was used after its tape was cleared; record the "
         "variables and the sum again after clear()");
   CHECK(ad::derivative(ad::sum(tape, 2, [&](std::size_t) { return z * z; }), z) == 12.0);
