@@ -112,6 +112,16 @@ Var<T> elementwise(F&& fn, const Var<T>& first, const Rest&... rest) {
   return detail::elementwise_end(plan);
 }
 
+/// More than three inputs, or inputs that are not Vars of one tape type: a compile-time error
+/// that says so (rather than "no matching function").
+template <class F, class... Vs>
+  requires(sizeof...(Vs) > 3 || sizeof...(Vs) == 0)
+void elementwise(F&&, const Vs&...) {
+  static_assert(sizeof...(Vs) == 1000,
+                "ad::elementwise takes 1 to 3 tensors (a node has at most three inputs); "
+                "split the function, or stack inputs of one shape with reshape/slice");
+}
+
 extern template detail::ElementwisePlan<float> detail::elementwise_begin<float>(const Var<float>*, std::size_t);
 extern template detail::ElementwisePlan<double> detail::elementwise_begin<double>(const Var<double>*, std::size_t);
 extern template Var<float> detail::elementwise_end<float>(const detail::ElementwisePlan<float>&);
