@@ -181,20 +181,16 @@ int main(int argc, char** argv) {
       static_cast<double>(recorded_bytes + nodes * sizeof(double)) / static_cast<double>(ops);
   fmt::print("W1b: extended Rosenbrock n = {}, {} gradients (median [min, max] microseconds)\n", n,
              reps);
-  fmt::print("  plain f             {:9.1f} [{:.1f}, {:.1f}]\n", p.median * 1e6, p.min * 1e6,
-             p.max * 1e6);
-  fmt::print("  hand-written grad   {:9.1f} [{:.1f}, {:.1f}]\n", h.median * 1e6, h.min * 1e6,
-             h.max * 1e6);
-  fmt::print("  scalar tape, f +=   {:9.1f} [{:.1f}, {:.1f}]\n", a.median * 1e6, a.min * 1e6,
-             a.max * 1e6);
-  fmt::print("  scalar tape, Sum    {:9.1f} [{:.1f}, {:.1f}]\n", su.median * 1e6, su.min * 1e6,
-             su.max * 1e6);
-  fmt::print("  scalar tape, ad::sum  {:7.1f} [{:.1f}, {:.1f}]\n", sf.median * 1e6, sf.min * 1e6,
-             sf.max * 1e6);
-  fmt::print("  tensor tape, vectorized {:5.1f} [{:.1f}, {:.1f}]\n", te.median * 1e6, te.min * 1e6,
-             te.max * 1e6);
-  fmt::print("  tensor tape, elementwise {:4.1f} [{:.1f}, {:.1f}]\n", fu.median * 1e6, fu.min * 1e6,
-             fu.max * 1e6);
+  auto row = [](const char* name, const Stats& st) {
+    fmt::print("  {:<25}{:7.1f} [{:.1f}, {:.1f}]\n", name, st.median * 1e6, st.min * 1e6, st.max * 1e6);
+  };
+  row("plain f", p);
+  row("hand-written grad", h);
+  row("scalar tape, f +=", a);
+  row("scalar tape, Sum", su);
+  row("scalar tape, ad::sum", sf);
+  row("tensor tape, vectorized", te);
+  row("tensor tape, elementwise", fu);
   fmt::print("  tape: {} records ({} variables + {} statements) for {} elementary ops, {} (id, "
              "partial) pairs, {} bytes recorded ({:.2f} per op, {:.2f} per record), {} bytes "
              "reserved incl. adjoints\n",
