@@ -20,7 +20,8 @@
 // Shapes: the inputs have one shape, except that an input with a single entry is used for every
 // entry (a scalar parameter, whose adjoint is then the sum over entries). Anything else is a
 // ShapeError naming the shapes. Under NoGradGuard, or if no input needs a gradient, only values
-// are computed.
+// are computed. If fn throws, the exception propagates and the half-filled node stays on the
+// tape, unreachable (no Var to it is returned); the tape remains usable.
 #pragma once
 
 #include <ad/scalar.hpp>
