@@ -157,20 +157,7 @@ void ScalarTape::variables(std::span<const double> values, std::span<Real> out) 
     return;
   }
   if (n_ops_ + values.size() > cap_ops_) grow(values.size(), 0);
-  // Locals, so that the loop keeps them in registers (stores to the buffers cannot change them).
-  detail::OpByte* ops = ops_.data();
-  detail::Count* counts = counts_.data();
-  std::uint32_t* vars = vars_.data();
-  std::size_t id = n_ops_, nv = n_vars_;
-  const std::uint32_t epoch = epoch_;
-  for (std::size_t i = 0; i < values.size(); ++i, ++id) {
-    ops[id] = detail::op_byte(detail::ScalarOp::var);
-    counts[id] = detail::Count{0};
-    vars[nv++] = static_cast<std::uint32_t>(id);
-    out[i] = Real(this, static_cast<std::uint32_t>(id), epoch, values[i]);
-  }
-  n_ops_ = id;
-  n_vars_ = nv;
+  for (std::size_t i = 0; i < values.size(); ++i) out[i] = write_variable(values[i]);
 }
 
 std::vector<Real> ScalarTape::variables(std::span<const double> values) {
