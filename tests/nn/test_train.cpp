@@ -31,12 +31,13 @@ void write_all(const std::string& p, const std::string& text) {
 std::string temp_path(const std::string& name) {
   return (fs::temp_directory_path() / ("ad_nn_test_" + std::to_string(::getpid()) + "_" + name)).string();
 }
-bool same_bits(Module<double>& a, Module<double>& b) {
+template <class T>
+bool same_bits(Module<T>& a, Module<T>& b) {
   auto sa = a.state(), sb = b.state();
   if (sa.size() != sb.size()) return false;
   for (std::size_t k = 0; k < sa.size(); ++k)
     if (sa[k].second->size() != sb[k].second->size() ||
-        std::memcmp(sa[k].second->data(), sb[k].second->data(), sa[k].second->size() * sizeof(double)) != 0)
+        std::memcmp(sa[k].second->data(), sb[k].second->data(), sa[k].second->size() * sizeof(T)) != 0)
       return false;
   return true;
 }
@@ -73,17 +74,58 @@ TEST_CASE("digits, the notes' configuration (64-50-10 sigmoid/softmax, SGD 0.1, 
   CHECK(row == doctest::Approx(1));
 }
 
-TEST_CASE("same seed, same training run bit for bit (float and dropout included)") {
+namespace {
+// A 2-8-8-1 network with a dropout layer after each hidden layer, trained on XOR (shuffled
+// minibatches of 3 of the 4 rows); `init`, `shuffle` and `drop` seed the weights, the batch
+// order and the dropout masks. Returns the trained model and the loss of every epoch.
+template <class T>
+std::pair<Sequential<T>, std::vector<double>> train_with_dropout(std::uint64_t init, std::uint64_t shuffle,
+                                                                 std::uint64_t drop) {
   Dataset d = load_gates("xor");
-  auto run = [&](std::uint64_t seed) {
-    auto net = mlp<double>({2, 8, 1}, "relu", "sigmoid", seed);
-    SGD<double> opt(net.parameters(), {.lr = 0.1, .momentum = 0.9});
-    fit(net, opt, d.x, d.y, {.epochs = 20, .batch_size = 3, .seed = seed, .loss = Loss::bce, .verbose = 0});
-    return net;
-  };
-  auto a = run(3), b = run(3), c = run(4);
+  Rng rng(init);
+  Sequential<T> net;
+  net.template emplace<Linear<T>>(2, 8, rng);
+  net.template emplace<Activation<T>>("relu");
+  net.template emplace<Dropout<T>>(0.25, drop);
+  net.template emplace<Linear<T>>(8, 8, rng);
+  net.template emplace<Activation<T>>("tanh");
+  net.template emplace<Dropout<T>>(0.25, drop + 1);
+  net.template emplace<Linear<T>>(8, 1, rng);
+  net.template emplace<Activation<T>>("sigmoid");
+  SGD<T> opt(net.parameters(), {.lr = 0.1, .momentum = 0.9});
+  History h = fit(net, opt, d.x, d.y, {.epochs = 20, .batch_size = 3, .seed = shuffle, .loss = Loss::bce, .verbose = 0});
+  std::vector<double> losses;
+  for (const auto& e : h.epochs) losses.push_back(e.loss);
+  return {std::move(net), losses};
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("same seed, same training run bit for bit (float and dropout included)", T, float, double) {
+  auto [a, la] = train_with_dropout<T>(3, 3, 3);
+  auto [b, lb] = train_with_dropout<T>(3, 3, 3);
   CHECK(same_bits(a, b));
+  CHECK(std::memcmp(la.data(), lb.data(), la.size() * sizeof(double)) == 0);  // every epoch's loss, bit for bit
+  // each seed matters on its own: the weights, the batch order, the dropout masks
+  auto [c, lc] = train_with_dropout<T>(4, 4, 4);
   CHECK_FALSE(same_bits(a, c));
+  auto [i, li] = train_with_dropout<T>(4, 3, 3);
+  CHECK_FALSE(same_bits(a, i));
+  auto [o, lo] = train_with_dropout<T>(3, 4, 3);
+  CHECK_FALSE(same_bits(a, o));
+  auto [m, lm] = train_with_dropout<T>(3, 3, 4);
+  CHECK_FALSE(same_bits(a, m));
+  CHECK(la != lm);  // the masks change the training itself, not only the weights at the end
+  // and dropout was live during training: in eval mode the same model is deterministic and
+  // differs from a training-mode forward pass
+  Dataset d = load_gates("xor");
+  a.eval();
+  const auto p1 = predict(a, d.x), p2 = predict(a, d.x);
+  CHECK(p1 == p2);
+  a.train();
+  Tape<T> t;
+  xt::xarray<T> x = xt::cast<T>(d.x);
+  const xt::xarray<double> p3 = xt::cast<double>(a(t.constant(x)).value());
+  CHECK(p3 != p1);
 }
 
 TEST_CASE("fit stops early on a rising validation loss and restores the best weights") {
