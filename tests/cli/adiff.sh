@@ -15,8 +15,15 @@ run() {
   OUT=$("$@" 2>/tmp/adiff_err.$$); RC=$?
   ERR=$(cat /tmp/adiff_err.$$); rm -f /tmp/adiff_err.$$
 }
-# close GOT WANT [REL]: relative comparison with awk
+# ok WHAT: the last run exited 0 and printed something on stdout (a check that reads an empty
+# output must not pass because awk reads "" as 0)
+ok() {
+  [ "$RC" = 0 ] || { fail "$1: exit $RC: $ERR"; return 1; }
+  [ -n "$OUT" ] || { fail "$1: no output"; return 1; }
+}
+# close GOT WANT [REL]: relative comparison with awk; GOT must be a number (empty, nan or text fail)
 close() {
+  printf '%s' "$1" | grep -Eq '^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$' || { echo "not a number: '$1'"; return 1; }
   awk -v g="$1" -v w="$2" -v r="${3:-1e-12}" 'BEGIN { d = g - w; if (d < 0) d = -d; s = w < 0 ? -w : w; if (s < 1) s = 1; exit !(d <= r * s) }'
 }
 json_field() {  # json_field KEY TEXT: the number after "KEY":
@@ -27,7 +34,7 @@ json_field() {  # json_field KEY TEXT: the number after "KEY":
 
 # 1. The course example, human format: value and derivative.
 run "$ADIFF" 'sqrt(x^2 + exp(x^2))' --at x=1.5
-[ "$RC" = 0 ] || fail "course example exit $RC: $ERR"
+ok "course example"
 want_f=$(awk 'BEGIN { x = 1.5; printf "%.17g", sqrt(x*x + exp(x*x)) }')
 want_d=$(awk 'BEGIN { x = 1.5; b = exp(x*x); printf "%.17g", x*(1+b)/sqrt(x*x+b) }')
 got_f=$(printf '%s\n' "$OUT" | sed -n 's/^f  *= //p')
@@ -37,7 +44,7 @@ close "$got_d" "$want_d" || fail "df/dx $got_d != $want_d"
 
 # 2. --json: exact shape, 17 significant digits, two variables.
 run "$ADIFF" 'x*y + sin(x)' --at x=1,y=2 --json
-[ "$RC" = 0 ] || fail "json exit $RC"
+ok "json"
 printf '%s' "$OUT" | grep -Eq '^\{"value": [-0-9.e+]+, "gradient": \{"x": [-0-9.e+]+, "y": [-0-9.e+]+\}\}$' \
   || fail "json shape: $OUT"
 v=$(json_field value "$OUT"); gx=$(json_field x "$OUT"); gy=$(json_field y "$OUT")
@@ -51,11 +58,12 @@ printf '%s' "$OUT" | python3 -c 'import json,sys; json.load(sys.stdin)' || fail 
 
 # 3. --at given twice, --at=, order of the gradient follows --at.
 run "$ADIFF" 'x - 2*y' --at y=3 --at=x=1 --json
+ok "--at twice"
 printf '%s' "$OUT" | grep -q '"gradient": {"y": -2, "x": 1}' || fail "gradient order/values: $OUT"
 
 # 4. --check: finite difference and difference per variable, small.
 run "$ADIFF" 'exp(x)*y' --at x=0.5,y=3 --check
-[ "$RC" = 0 ] || fail "check exit $RC"
+ok "--check"
 printf '%s\n' "$OUT" | grep -q 'finite difference' || fail "check prints no finite difference"
 diffs=$(printf '%s\n' "$OUT" | sed -n 's/.*difference = \([-+0-9.e]*\)$/\1/p')
 [ "$(printf '%s\n' "$diffs" | wc -l)" = 2 ] || fail "check: one difference per variable: $OUT"
@@ -63,18 +71,21 @@ for d in $diffs; do close "$d" 0 1e-6 || fail "check difference too large: $d"; 
 
 # 5. --tape: one line per node with op, value and adjoint; output adjoint 1.
 run "$ADIFF" 'sqrt(x^2 + exp(x^2))' --at x=1.5 --tape
+ok "--tape"
 for op in var exp add sqrt; do printf '%s\n' "$OUT" | grep -Eq "^ +[0-9]+  $op" || fail "tape lacks $op"; done
 last=$(printf '%s\n' "$OUT" | grep -E '^ +[0-9]+  sqrt' | awk '{ print $NF }')
 [ "$last" = 1 ] || fail "output node adjoint should be 1, got '$last'"
 
 # 6. --dot: a Graphviz digraph.
 run "$ADIFF" 'x*y' --at x=1,y=2 --dot
+ok "--dot"
 printf '%s\n' "$OUT" | head -1 | grep -q '^digraph' || fail "dot output: $OUT"
 printf '%s\n' "$OUT" | grep -q -- '->' || fail "dot has no edges"
 
 # 7. --help exits 0.
 run "$ADIFF" --help
-[ "$RC" = 0 ] && printf '%s' "$OUT" | grep -q 'usage: adiff' || fail "--help"
+ok "--help"
+printf '%s' "$OUT" | grep -q 'usage: adiff' || fail "--help does not print the usage: $OUT"
 
 # 8. Syntax error: expression and caret, exit 2.
 run "$ADIFF" 'x + * 2' --at x=1
@@ -93,11 +104,11 @@ run "$ADIFF" 'x + y' --at x=1
 
 # 11. Domain errors: nan and a warning naming the op, exit 0.
 run "$ADIFF" 'log(x)' --at x=-1
-[ "$RC" = 0 ] || fail "log(-1) exit $RC"
+ok "log(-1)"
 printf '%s\n' "$OUT" | grep -Eq '^f +=  ?nan$' || fail "log(-1) should print nan: $OUT"
 printf '%s' "$ERR" | grep -q 'warning' && printf '%s' "$ERR" | grep -q 'log' || fail "log(-1) warning: $ERR"
 run "$ADIFF" 'sqrt(-1) + x' --at x=2 --json
-[ "$RC" = 0 ] || fail "sqrt(-1) exit $RC"
+ok "sqrt(-1)"
 printf '%s' "$OUT" | grep -q '"value": null' || fail "nan in json should be null: $OUT"
 printf '%s' "$ERR" | grep -q 'sqrt' || fail "sqrt(-1) warning: $ERR"
 
@@ -111,12 +122,14 @@ done
 
 # 13. Constants and -x^2.
 run "$ADIFF" '-x^2 + pi' --at x=3 --json
+ok "-x^2 + pi"
 v=$(json_field value "$OUT"); gx=$(json_field x "$OUT")
 close "$v" "$(awk 'BEGIN { printf "%.17g", -9 + atan2(0, -1) }')" || fail "-x^2+pi value $v"
 close "$gx" -6 || fail "-x^2 derivative $gx"
 
 # 14. A constant value expression in --at.
 run "$ADIFF" 'sin(x)' --at x=pi/2 --json
+ok "--at x=pi/2"
 gx=$(json_field x "$OUT")
 close "$gx" 0 1e-15 || fail "cos(pi/2) = $gx"
 

@@ -5,6 +5,7 @@
 # Usage: bash tests/cli/nn_train.sh <build>/bin        Every run is a few seconds at most.
 set -u
 BIN="${1:?usage: nn_train.sh <bin dir>}"
+BIN=$(cd "$BIN" && pwd) || { echo "FAIL: no directory $1"; exit 1; }  # the tests run in a temporary directory
 TRAIN="$BIN/nn-train"
 PREDICT="$BIN/nn-predict"
 fails=0
@@ -23,7 +24,9 @@ run() {
 }
 # key NAME: the value of NAME= in LAST
 key() { printf '%s\n' "$LAST" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
-ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
+# ge A B: A is a number (an empty or missing figure fails: awk would read it as 0) and A >= B
+num() { printf '%s' "$1" | grep -Eq '^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$'; }
+ge() { num "$1" && awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
 has() { printf '%s' "$1" | grep -q -- "$2"; }
 
 # 1. --help
@@ -74,7 +77,7 @@ run "$PREDICT" --model "$TMP/none.model" --data digits
 run "$TRAIN" --data xor --layers 2,4,1 --hidden tanh --optimizer adam --lr 0.05 --epochs 500 --batch 4 --quiet
 [ "$RC" = 0 ] || fail "xor exit $RC: $ERR"
 [ "$(key test_accuracy)" = "1.0000" ] || fail "xor test_accuracy: $LAST"
-for k in train_loss epochs seconds; do [ -n "$(key $k)" ] || fail "xor: no $k= in the last line: $LAST"; done
+for k in train_loss epochs seconds; do num "$(key $k)" || fail "xor: no $k= in the last line: $LAST"; done
 [ "$(key epochs)" = 500 ] || fail "xor epochs: $LAST"
 printf '%s\n' "$LAST" | grep -Eq '^([a-z_0-9]+=[^ ]+ )*[a-z_0-9]+=[^ ]+$' || fail "last line is not key=value pairs: $LAST"
 
@@ -89,7 +92,7 @@ head -n 1 h.csv | grep -q '^epoch,loss,accuracy,val_loss,val_accuracy' || fail "
 grep -q '>epoch</text>' h.svg && grep -q '>validation</text>' h.svg || fail "h.svg lacks axis label or legend"
 run "$PREDICT" --model d.model --data digits --split test
 [ "$RC" = 0 ] || fail "nn-predict exit $RC: $ERR"
-[ "$(key accuracy)" = "$acc" ] || fail "nn-predict accuracy $(key accuracy) != nn-train test_accuracy $acc"
+num "$acc" && [ "$(key accuracy)" = "$acc" ] || fail "nn-predict accuracy $(key accuracy) != nn-train test_accuracy $acc"
 [ "$(key rows)" = 360 ] || fail "nn-predict rows: $LAST"
 has "$OUT" "confusion matrix" || fail "nn-predict prints no confusion matrix"
 has "$OUT" "macro avg" || fail "nn-predict prints no class report"
@@ -107,7 +110,7 @@ acc=$(key test_accuracy)
 ge "$acc" 0.85 || fail "csv quadrants: test_accuracy $acc"
 run "$PREDICT" --model q.model --data test.csv
 [ "$RC" = 0 ] || fail "nn-predict csv exit $RC: $ERR"
-[ "$(key accuracy)" = "$acc" ] || fail "nn-predict csv accuracy $(key accuracy) != $acc"
+num "$acc" && [ "$(key accuracy)" = "$acc" ] || fail "nn-predict csv accuracy $(key accuracy) != $acc"
 cut -d, -f2,3 test.csv > features.csv
 run "$PREDICT" --model q.model --data features.csv --output pred.csv
 [ "$RC" = 0 ] || fail "nn-predict features-only exit $RC: $ERR"
@@ -122,7 +125,7 @@ run "$TRAIN" --data reg.csv --task regression --layers 2,16,1 --hidden tanh --op
   --epochs 80 --batch 20 --save r.model --quiet
 [ "$RC" = 0 ] || fail "regression exit $RC: $ERR"
 ge "$(key test_r2)" 0.95 || fail "regression test_r2: $LAST"
-[ -n "$(key test_mse)" ] || fail "regression: no test_mse: $LAST"
+num "$(key test_mse)" || fail "regression: no test_mse: $LAST"
 run "$PREDICT" --model r.model --data reg.csv
 [ "$RC" = 0 ] && ge "$(key r2)" 0.95 || fail "nn-predict regression: $RC $LAST $ERR"
 
@@ -137,7 +140,7 @@ run "$TRAIN" --epochs 3 --grid lr=0.1,1 --grid l2=0,1e-4,1e-3 --heatmap g.svg --
 [ "$(wc -l < g.csv)" = 3 ] || fail "grid csv should have 1 + 2 rows"
 awk -F, 'NR > 1 { if (NF != 4) exit 1; for (i = 2; i <= 4; i++) if ($i < 0 || $i > 1) exit 1 }' g.csv || fail "grid csv cells"
 has "$OUT" "lr . l2" || fail "grid table not printed"
-[ -n "$(key best_lr)" ] && [ -n "$(key best_l2)" ] && [ -n "$(key test_accuracy)" ] || fail "grid last line: $LAST"
+num "$(key best_lr)" && num "$(key best_l2)" && num "$(key test_accuracy)" || fail "grid last line: $LAST"
 # a validation split of the gates keeps the test on all four rows of the truth table
 run "$TRAIN" --data xor --layers 2,4,1 --hidden tanh --optimizer adam --lr 0.05 --epochs 5 --batch 4 --val-fraction 0.25 --quiet
 [ "$RC" = 0 ] || fail "xor with a validation split: exit $RC: $ERR"
