@@ -22,6 +22,9 @@
 #ifndef AD_DATA_DIR
 #define AD_DATA_DIR "data"
 #endif
+#ifndef AD_INSTALLED_DATA_DIR
+#define AD_INSTALLED_DATA_DIR AD_DATA_DIR
+#endif
 
 namespace ad::nn {
 namespace {
@@ -605,6 +608,10 @@ Dataset load_idx(const std::string& images_path, const std::string& labels_path)
 
 std::string data_dir() {
   if (const char* e = std::getenv("AD_DATA_DIR"); e && *e) return e;
+  // The source tree's data/ while it exists (builds, tests), else the installed copy.
+  std::error_code ec;
+  if (!fs::is_directory(AD_DATA_DIR, ec) && fs::is_directory(AD_INSTALLED_DATA_DIR, ec))
+    return AD_INSTALLED_DATA_DIR;
   return AD_DATA_DIR;
 }
 
@@ -615,7 +622,8 @@ std::string shipped_file(const char* who, const char* name) {
   std::error_code ec;
   if (!fs::exists(path, ec))
     throw IoError(fmt::format("{}: {}: no such file; the data sets ship in the repository's data/ "
-                              "folder: set the environment variable AD_DATA_DIR to it", who, path));
+                              "folder (installed to " AD_INSTALLED_DATA_DIR "): set the environment variable "
+                              "AD_DATA_DIR to the folder that has them", who, path));
   return path;
 }
 

@@ -19,6 +19,8 @@
 
 #include <fmt/format.h>
 
+#include <ad/config.hpp>  // first: pins the array types
+
 #include <xtensor/xarray.hpp>
 
 #include <cstdint>

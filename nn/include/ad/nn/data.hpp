@@ -16,6 +16,8 @@
 
 #include <ad/error.hpp>
 
+#include <ad/config.hpp>  // first: pins the array types
+
 #include <xtensor/xarray.hpp>
 
 #include <cstddef>

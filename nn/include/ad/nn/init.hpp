@@ -18,6 +18,8 @@
 
 #include <ad/nn/random.hpp>
 
+#include <ad/config.hpp>  // first: pins the array types
+
 #include <xtensor/xarray.hpp>
 
 #include <string>
