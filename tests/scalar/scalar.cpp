@@ -210,7 +210,10 @@ TEST_CASE("every unary function: value, analytic derivative (1e-12) and finite d
 TEST_CASE("every binary function: both partials, analytic (1e-12) and finite differences") {
   ad::ScalarTape tape;
   for (const auto& c : binary_cases()) {
-    for (auto [a0, b0] : c.points) {
+    for (const auto& point : c.points) {
+      // Plain locals, not a structured binding: CAPTURE's lambda captures them, which clang 14
+      // does not allow for structured bindings (a C++20 addition it lacks).
+      const double a0 = point.first, b0 = point.second;
       CAPTURE(c.name);
       CAPTURE(a0);
       CAPTURE(b0);

@@ -627,7 +627,9 @@ class RealBinaryExpr : public detail::ExprTag {
       // tapes or to two recordings of one tape (one of them stale): TapeError.
       tape_ = a.tape();
       epoch_ = a.epoch();
-      if ((tape_ != b.tape()) | (epoch_ != b.epoch())) [[unlikely]] {
+      // `|` on purpose (no second branch); unsigned operands say so to clang's
+      // -Wbitwise-instead-of-logical.
+      if (unsigned(tape_ != b.tape()) | unsigned(epoch_ != b.epoch())) [[unlikely]] {
         if (tape_ == nullptr) {  // a is a constant Real: b's origin
           tape_ = b.tape();
           epoch_ = b.epoch();
@@ -1437,7 +1439,7 @@ Sum& Sum::add_expression_terms(std::size_t count, F& term) {
   double value = value_;
   for (std::size_t i = 0; i < count; ++i) {
     const E& t = term(i);  // bound, not copied (a copy kept the expression in memory)
-    if ((t.tape() != tape) | (t.epoch() != epoch)) [[unlikely]] {
+    if (unsigned(t.tape() != tape) | unsigned(t.epoch() != epoch)) [[unlikely]] {  // one branch
       if (t.tape() != nullptr) detail::throw_sum_origin(t.tape() == tape);  // does not return
       value += t.value();  // a constant term
       continue;
