@@ -208,10 +208,11 @@ struct Meta {
     std::string s = "ad-nn-meta 1\n";
     s += fmt::format("task {}\nloss {}\ndtype {}\nfeatures {}\noutputs {}\n", task, loss, dtype, features, outputs);
     s += fmt::format("scaling {} {}", scaling.kind, scaling.a.size());
-    for (double v : scaling.a) s += " " + hex(v);
-    for (double v : scaling.b) s += " " + hex(v);
+    // fmt rather than `" " + hex(v)`: g++ 12 draws a false -Wrestrict from that operator+.
+    for (double v : scaling.a) s += fmt::format(" {}", hex(v));
+    for (double v : scaling.b) s += fmt::format(" {}", hex(v));
     s += fmt::format("\nclasses {}\n", class_names.size());
-    for (const auto& c : class_names) s += "class " + c + "\n";
+    for (const auto& c : class_names) s += fmt::format("class {}\n", c);
     s += fmt::format("data {}\nlabel_column {}\ntest_fraction {}\nseed {}\nstratify {}\nend\n", data,
                      label_column, hex(test_fraction), seed, stratify ? 1 : 0);
     const std::string tmp = path + ".tmp";
