@@ -5,7 +5,8 @@
 //   floor  hand-written backprop over raw buffers and BLAS gemm (no engine)
 //   engine ad::nn: mlp + cross_entropy + SGD, gradients from the tape's reverse sweep
 // Both start from the same initial weights and see the same batches, so their final losses agree
-// to rounding; the ratio engine / floor is the figure of merit.
+// to rounding; the ratio engine / floor is the figure of merit. Check: w2_max_err, the largest
+// |engine - floor| over the trained weights (a wrong gradient anywhere would show as ~1e-2 or more).
 //
 // Usage: w2_digits [--repeats N] [--epochs N]
 #include <ad/nn/data.hpp>
@@ -66,7 +67,17 @@ Workload make_workload(std::size_t epochs) {
 
 struct Result {
   double seconds = 0, final_loss = 0, test_accuracy = 0;
+  std::vector<double> weights;  // after training: W1, b1, W2, b2 (W fan_in x fan_out, row-major)
 };
+
+/// The largest |a_i - b_i| (infinite if the sizes differ): the floor and the engine do the same
+/// math from the same weights over the same batches, so their trained weights agree to rounding.
+double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() != b.size() || a.empty()) return HUGE_VAL;
+  double m = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+  return m;
+}
 
 // ---- the floor: hand-written backprop (BLAS gemm, xtensor + xsimd elementwise) -----------------
 Result run_floor(const Workload& w) {
@@ -130,6 +141,7 @@ Result run_floor(const Workload& w) {
   Result r;
   r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   r.final_loss = loss;
+  for (const auto* v : {&W1, &B1, &W2, &B2}) r.weights.insert(r.weights.end(), v->begin(), v->end());
   // test accuracy (outside the timing)
   std::size_t correct = 0;
   for (std::size_t i = 0; i < w.ytest.size(); ++i) {
@@ -178,6 +190,7 @@ Result run_engine(const Workload& w) {
   Result r;
   r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   r.final_loss = loss;
+  for (auto* p : params) r.weights.insert(r.weights.end(), p->value.begin(), p->value.end());
   net.eval();
   ad::Tape<double> t2;
   auto scores = net(t2.constant(w.xtest)).value();
@@ -209,13 +222,14 @@ int main(int argc, char** argv) {
     fmt::print("repeat {}: floor {:.4f} s  engine {:.4f} s\n", r, rf.seconds, re.seconds);
   }
   const double samples = double(epochs) * double(w.ytrain.size());
+  const double max_err = max_abs_diff(re.weights, rf.weights);
   const bench::Stats sf = bench::stats(tf), se = bench::stats(te);
   fmt::print("floor:  median {:.4f} s (min {:.4f}, max {:.4f}), final loss {:.6f}, test accuracy {:.4f}\n",
              sf.median, sf.min, sf.max, rf.final_loss, rf.test_accuracy);
   fmt::print("engine: median {:.4f} s (min {:.4f}, max {:.4f}), final loss {:.6f}, test accuracy {:.4f}\n",
              se.median, se.min, se.max, re.final_loss, re.test_accuracy);
   fmt::print("w2_floor_s={:.4f} w2_engine_s={:.4f} w2_ratio={:.3f} w2_samples_per_s={:.0f} w2_final_loss={:.6f} "
-             "w2_floor_loss={:.6f} w2_test_accuracy={:.4f}\n",
+             "w2_floor_loss={:.6f} w2_test_accuracy={:.4f} w2_max_err={:.3g}\n",
              sf.median, se.median, se.median / sf.median, samples / se.median, re.final_loss, rf.final_loss,
-             re.test_accuracy);
+             re.test_accuracy, max_err);
 }

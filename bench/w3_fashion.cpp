@@ -6,7 +6,11 @@
 //   engine ad::nn: mlp + cross_entropy + Adam, gradients from the tape's reverse sweep
 // Seconds per epoch: the median over epochs 2..10; test accuracy after the last epoch (evaluated
 // outside the timing). Peak RSS of the process is printed too; run with --only engine (or floor)
-// to measure one program's memory alone.
+// to measure one program's memory alone. Check (when both programs run, outside the timing):
+// w3_max_err, the largest |engine - floor| over the gradient of the first batch from the initial
+// weights, relative to the largest |floor| entry. (Trained weights are no check here: Adam turns
+// float32 rounding in near-zero gradients into full-size steps, so they differ by ~0.1 after one
+// epoch even though both programs are right.)
 //
 // Usage: w3_fashion [--epochs N] [--only engine|floor]
 #include <ad/nn/data.hpp>
@@ -99,63 +103,71 @@ struct Floor {
     Y.resize(kBatch);
   }
   double epoch(const Workload& w, const std::vector<std::size_t>& order) {
-    const std::size_t n = w.ytrain.size(), L = kSizes.size() - 1;
     double loss = 0;
-    for (std::size_t start = 0; start < n; start += kBatch) {
-      const std::size_t m = std::min(kBatch, n - start);
-      const int mi = int(m);
-      for (std::size_t i = 0; i < m; ++i) {
-        const double* src = w.xtrain.data() + order[start + i] * 784;
-        for (std::size_t j = 0; j < 784; ++j) A[0][i * 784 + j] = static_cast<float>(src[j]);
-        Y[i] = w.ytrain[order[start + i]];
-      }
-      for (std::size_t l = 0; l < L; ++l) {
-        const std::size_t in = kSizes[l], out = kSizes[l + 1];
-        float* z = A[l + 1].data();
-        for (std::size_t i = 0; i < m; ++i) std::memcpy(z + i * out, P[2 * l + 1].data(), out * sizeof(float));
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mi, int(out), int(in), 1.f, A[l].data(), int(in),
-                    P[2 * l].data(), int(out), 1.f, z, int(out));
-        if (l + 1 < L)
-          for (std::size_t i = 0; i < m * out; ++i) z[i] = std::max(z[i], 0.f);
-      }
-      loss = 0;
-      float* o = A[L].data();
-      float* d = D[L].data();
-      for (std::size_t i = 0; i < m; ++i) {
-        float* p = o + i * 10;
-        const float mx = *std::max_element(p, p + 10);
-        float s = 0;
-        for (int k = 0; k < 10; ++k) s += std::exp(p[k] - mx);
-        const float ls = std::log(s);
-        loss -= double(p[Y[i]] - mx - ls);
-        for (std::size_t k = 0; k < 10; ++k) d[i * 10 + k] = (std::exp(p[k] - mx - ls) - float(k == Y[i])) / float(m);
-      }
-      loss /= double(m);
-      for (std::size_t l = L; l-- > 0;) {
-        const std::size_t in = kSizes[l], out = kSizes[l + 1];
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(in), int(out), mi, 1.f, A[l].data(), int(in),
-                    D[l + 1].data(), int(out), 0.f, G[2 * l].data(), int(out));
-        std::fill(G[2 * l + 1].begin(), G[2 * l + 1].end(), 0.f);
-        for (std::size_t i = 0; i < m; ++i)
-          for (std::size_t k = 0; k < out; ++k) G[2 * l + 1][k] += D[l + 1][i * out + k];
-        if (l > 0) {
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mi, int(in), int(out), 1.f, D[l + 1].data(), int(out),
-                      P[2 * l].data(), int(out), 0.f, D[l].data(), int(in));
-          for (std::size_t i = 0; i < m * in; ++i) D[l][i] = A[l][i] > 0 ? D[l][i] : 0.f;
-        }
-      }
-      ++t;
-      const float lr = 1e-3f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
-      const float bc1 = 1 - std::pow(b1, float(t)), bc2 = std::sqrt(1 - std::pow(b2, float(t)));
-      for (std::size_t k = 0; k < P.size(); ++k)
-        for (std::size_t i = 0; i < P[k].size(); ++i) {
-          const float g = G[k][i];
-          M[k][i] = b1 * M[k][i] + (1 - b1) * g;
-          V[k][i] = b2 * V[k][i] + (1 - b2) * g * g;
-          P[k][i] -= (lr / bc1) * M[k][i] / (std::sqrt(V[k][i]) / bc2 + eps);
-        }
+    for (std::size_t start = 0; start < w.ytrain.size(); start += kBatch) {
+      loss = batch_grad(w, order, start);
+      adam_step();
     }
     return loss;
+  }
+  // G <- the gradient of the mean loss of the batch order[start, start + 128); returns the loss.
+  double batch_grad(const Workload& w, const std::vector<std::size_t>& order, std::size_t start) {
+    const std::size_t n = w.ytrain.size(), L = kSizes.size() - 1;
+    const std::size_t m = std::min(kBatch, n - start);
+    const int mi = int(m);
+    for (std::size_t i = 0; i < m; ++i) {
+      const double* src = w.xtrain.data() + order[start + i] * 784;
+      for (std::size_t j = 0; j < 784; ++j) A[0][i * 784 + j] = static_cast<float>(src[j]);
+      Y[i] = w.ytrain[order[start + i]];
+    }
+    for (std::size_t l = 0; l < L; ++l) {
+      const std::size_t in = kSizes[l], out = kSizes[l + 1];
+      float* z = A[l + 1].data();
+      for (std::size_t i = 0; i < m; ++i) std::memcpy(z + i * out, P[2 * l + 1].data(), out * sizeof(float));
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mi, int(out), int(in), 1.f, A[l].data(), int(in),
+                  P[2 * l].data(), int(out), 1.f, z, int(out));
+      if (l + 1 < L)
+        for (std::size_t i = 0; i < m * out; ++i) z[i] = std::max(z[i], 0.f);
+    }
+    double loss = 0;
+    float* o = A[L].data();
+    float* d = D[L].data();
+    for (std::size_t i = 0; i < m; ++i) {
+      float* p = o + i * 10;
+      const float mx = *std::max_element(p, p + 10);
+      float s = 0;
+      for (int k = 0; k < 10; ++k) s += std::exp(p[k] - mx);
+      const float ls = std::log(s);
+      loss -= double(p[Y[i]] - mx - ls);
+      for (std::size_t k = 0; k < 10; ++k) d[i * 10 + k] = (std::exp(p[k] - mx - ls) - float(k == Y[i])) / float(m);
+    }
+    loss /= double(m);
+    for (std::size_t l = L; l-- > 0;) {
+      const std::size_t in = kSizes[l], out = kSizes[l + 1];
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(in), int(out), mi, 1.f, A[l].data(), int(in),
+                  D[l + 1].data(), int(out), 0.f, G[2 * l].data(), int(out));
+      std::fill(G[2 * l + 1].begin(), G[2 * l + 1].end(), 0.f);
+      for (std::size_t i = 0; i < m; ++i)
+        for (std::size_t k = 0; k < out; ++k) G[2 * l + 1][k] += D[l + 1][i * out + k];
+      if (l > 0) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mi, int(in), int(out), 1.f, D[l + 1].data(), int(out),
+                    P[2 * l].data(), int(out), 0.f, D[l].data(), int(in));
+        for (std::size_t i = 0; i < m * in; ++i) D[l][i] = A[l][i] > 0 ? D[l][i] : 0.f;
+      }
+    }
+    return loss;
+  }
+  void adam_step() {
+    ++t;
+    const float lr = 1e-3f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
+    const float bc1 = 1 - std::pow(b1, float(t)), bc2 = std::sqrt(1 - std::pow(b2, float(t)));
+    for (std::size_t k = 0; k < P.size(); ++k)
+      for (std::size_t i = 0; i < P[k].size(); ++i) {
+        const float g = G[k][i];
+        M[k][i] = b1 * M[k][i] + (1 - b1) * g;
+        V[k][i] = b2 * V[k][i] + (1 - b2) * g * g;
+        P[k][i] -= (lr / bc1) * M[k][i] / (std::sqrt(V[k][i]) / bc2 + eps);
+      }
   }
 };
 
@@ -173,21 +185,24 @@ struct Engine {
     opt = std::make_unique<ad::nn::Adam<float>>(params, ad::nn::AdamOptions{.lr = 1e-3});
   }
   double epoch(const Workload& w, const std::vector<std::size_t>& order) {
-    const std::size_t n = w.ytrain.size();
     double loss = 0;
-    for (std::size_t start = 0; start < n; start += kBatch) {
-      const std::size_t end = std::min(n, start + kBatch);
-      ad::nn::gather_rows(w.xtrain, order, start, end, xb);
-      yb.resize(end - start);
-      for (std::size_t i = start; i < end; ++i) yb[i - start] = w.ytrain[order[i]];
-      tape.clear();
-      auto l = ad::nn::cross_entropy(net.forward_first(tape.constant(xb), 5), yb);
-      tape.backward(l);
-      for (auto* p : params) p->collect_grad();
+    for (std::size_t start = 0; start < w.ytrain.size(); start += kBatch) {
+      loss = batch_grad(w, order, start);
       opt->step();
-      loss = l.item();
     }
     return loss;
+  }
+  // Each parameter's grad <- the gradient of the batch order[start, start + 128); returns the loss.
+  double batch_grad(const Workload& w, const std::vector<std::size_t>& order, std::size_t start) {
+    const std::size_t end = std::min(w.ytrain.size(), start + kBatch);
+    ad::nn::gather_rows(w.xtrain, order, start, end, xb);
+    yb.resize(end - start);
+    for (std::size_t i = start; i < end; ++i) yb[i - start] = w.ytrain[order[i]];
+    tape.clear();
+    auto l = ad::nn::cross_entropy(net.forward_first(tape.constant(xb), 5), yb);
+    tape.backward(l);
+    for (auto* p : params) p->collect_grad();
+    return l.item();
   }
   std::vector<std::vector<float>> weights() const {
     std::vector<std::vector<float>> P;
@@ -221,6 +236,23 @@ int main(int argc, char** argv) {
     return 2;
   }
   const Workload w = make_workload(epochs);
+  std::string err;  // the gradient check, when both programs run (fresh copies, before the timing)
+  if (only.empty()) {
+    auto f = std::make_unique<Floor>(w);
+    auto g = std::make_unique<Engine>(w);
+    f->batch_grad(w, w.orders[0], 0);
+    g->batch_grad(w, w.orders[0], 0);
+    double diff = g->params.size() == f->G.size() ? 0 : HUGE_VAL, scale = 0;
+    for (std::size_t k = 0; k < g->params.size() && k < f->G.size(); ++k) {
+      const auto& ge = g->params[k]->grad;
+      if (ge.size() != f->G[k].size()) diff = HUGE_VAL;
+      for (std::size_t i = 0; i < ge.size() && i < f->G[k].size(); ++i) {
+        diff = std::max(diff, double(std::fabs(ge.data()[i] - f->G[k][i])));
+        scale = std::max(scale, double(std::fabs(f->G[k][i])));
+      }
+    }
+    err = fmt::format(" w3_max_err={:.3g}", scale > 0 ? diff / scale : HUGE_VAL);
+  }
   std::unique_ptr<Floor> floor;
   std::unique_ptr<Engine> engine;
   if (only != "engine") floor = std::make_unique<Floor>(w);
@@ -246,6 +278,6 @@ int main(int argc, char** argv) {
   getrusage(RUSAGE_SELF, &ru);
   const double mf = tf.empty() ? 0 : median_from_second(tf), me = te.empty() ? 0 : median_from_second(te);
   fmt::print("w3_floor_s_per_epoch={:.3f} w3_engine_s_per_epoch={:.3f} w3_ratio={:.3f} w3_floor_test_accuracy={:.4f} "
-             "w3_test_accuracy={:.4f} w3_epochs={} w3_peak_rss_mb={:.0f}\n",
-             mf, me, (mf > 0 && me > 0) ? me / mf : 0.0, af, ae, epochs, double(ru.ru_maxrss) / 1024.0);
+             "w3_test_accuracy={:.4f} w3_epochs={} w3_peak_rss_mb={:.0f}{}\n",
+             mf, me, (mf > 0 && me > 0) ? me / mf : 0.0, af, ae, epochs, double(ru.ru_maxrss) / 1024.0, err);
 }
