@@ -229,9 +229,11 @@ TEST_CASE("bad input: IDX files, each with its exact error; absurd headers refus
     CHECK(m == fmt::format("load_idx: {}: truncated or corrupt gzip data (unexpected end of file)", p));
   }
   // NaN and Inf in float and double data.
-  for (auto [name, bytes] : {std::pair{"nan_f", std::string{0x7f, char(0xc0), 0, 0}},
-                             std::pair{"inf_f", std::string{0x7f, char(0x80), 0, 0}},
-                             std::pair{"ninf_d", std::string{char(0xff), char(0xf0), 0, 0, 0, 0, 0, 0}}}) {
+  for (const auto& bad : {std::pair{"nan_f", std::string{0x7f, char(0xc0), 0, 0}},
+                          std::pair{"inf_f", std::string{0x7f, char(0x80), 0, 0}},
+                          std::pair{"ninf_d", std::string{char(0xff), char(0xf0), 0, 0, 0, 0, 0, 0}}}) {
+    const char* name = bad.first;  // not a structured binding: clang 14 cannot capture one
+    const std::string& bytes = bad.second;
     CAPTURE(name);
     const unsigned type = bytes.size() == 4 ? 0x0D : 0x0E;
     std::string one(bytes.size(), '\0');  // 0.0 first, the bad value second
