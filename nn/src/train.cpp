@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <span>
 
 namespace ad::nn {
 
@@ -57,9 +58,11 @@ Var<T> forward(Module<T>& model, const Plan<T>& plan, const Var<T>& x) {
   return plan.seq ? plan.seq->forward_first(x, plan.layers) : model.forward(x);
 }
 
-/// The data loss of output `out` against targets yb (labels or target matrix).
+/// The data loss of output `out` against targets yb (labels or target matrix). rows[i], when
+/// given, is the row of the whole data set that minibatch row i came from (for error messages).
 template <class T>
-Var<T> data_loss(const Plan<T>& plan, const Var<T>& out, const xt::xarray<T>& yb, std::vector<std::size_t>& labels) {
+Var<T> data_loss(const Plan<T>& plan, const Var<T>& out, const xt::xarray<T>& yb, std::vector<std::size_t>& labels,
+                 std::span<const std::size_t> rows = {}) {
   Tape<T>& tape = out.tape();
   const std::size_t n = out.shape()[0];
   if (yb.shape()[0] != n)
@@ -75,9 +78,12 @@ Var<T> data_loss(const Plan<T>& plan, const Var<T>& out, const xt::xarray<T>& yb
         const T v = yb.data()[i];
         // Compared as T before any cast: casting 1e30 or inf to size_t is undefined behaviour.
         if (!(v >= 0) || !(v < static_cast<T>(k)) || static_cast<T>(static_cast<std::size_t>(v)) != v)
-          throw ValueError(fmt::format("cross_entropy: label {} (row {}) is not a class index in 0..{}; "
+          throw ValueError(fmt::format("cross_entropy: label {} ({}) is not a class index in 0..{}; "
                                        "the model has {} outputs",
-                                       static_cast<double>(v), i, k - 1, k));
+                                       static_cast<double>(v),
+                                       i < rows.size() ? fmt::format("row {} of y", rows[i])
+                                                       : fmt::format("row {} of the minibatch", i),
+                                       k - 1, k));
         labels[i] = static_cast<std::size_t>(v);
       }
       return cross_entropy(out, labels);
@@ -175,6 +181,36 @@ void check_xy(const char* who, const xt::xarray<double>& x, const xt::xarray<dou
   if (x.shape()[0] == 0) throw ValueError(fmt::format("{}: no rows to work on", who));
 }
 
+/// The loss of guessing without looking at the inputs, the yardstick of "no better than chance":
+/// log(classes) for cross-entropy (a uniform guess), log 2 for bce, the targets' variance for mse
+/// (predicting their mean). `what` says which, for the error message.
+template <class T>
+double chance_loss(Loss loss, const xt::xarray<double>& y, const xt::xarray<T>& out, std::string& what) {
+  if (loss == Loss::cross_entropy) {
+    const std::size_t k = out.dimension() == 2 ? out.shape()[1] : 1;
+    what = fmt::format("log {} for {} classes", k, k);
+    return std::log(static_cast<double>(k));
+  }
+  if (loss == Loss::bce || loss == Loss::bce_with_logits) {
+    what = "log 2 for two classes";
+    return std::log(2.0);
+  }
+  // mse: the mean over output columns of each column's variance
+  const std::size_t n = y.shape()[0], k = y.size() / std::max<std::size_t>(n, 1);
+  double total = 0;
+  for (std::size_t c = 0; c < k; ++c) {
+    double s = 0, ss = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const double v = y.data()[i * k + c];
+      s += v, ss += v * v;
+    }
+    const double mean = s / static_cast<double>(n);
+    total += std::max(0.0, ss / static_cast<double>(n) - mean * mean);
+  }
+  what = "the variance of the targets";
+  return total / static_cast<double>(std::max<std::size_t>(k, 1));
+}
+
 std::string bar(std::size_t done, std::size_t total, std::size_t width) {
   const std::size_t full = total ? done * width / total : width;
   std::string s(full, '=');
@@ -194,23 +230,24 @@ Trainer<T>::Trainer(Module<T>& model, Optimizer<T>& opt, Loss loss, double l2, d
 }
 
 template <class T>
-Var<T> Trainer<T>::loss_on(Tape<T>& tape, const xt::xarray<T>& xb, const xt::xarray<T>& yb) {
+Var<T> Trainer<T>::loss_on(Tape<T>& tape, const xt::xarray<T>& xb, const xt::xarray<T>& yb,
+                           std::span<const std::size_t> rows) {
   Plan<T> plan = make_plan(model_, loss_);
   Var<T> out = forward(model_, plan, tape.constant(xb));
   last_output_ = out;
-  Var<T> loss = data_loss(plan, out, yb, labels_);
+  Var<T> loss = data_loss(plan, out, yb, labels_, rows);
   if (l2_ > 0) loss = add(loss, l2_penalty(tape, params_, l2_));
   if (l1_ > 0) loss = add(loss, l1_penalty(tape, params_, l1_));
   return loss;
 }
 
 template <class T>
-double Trainer<T>::step(const xt::xarray<T>& xb, const xt::xarray<T>& yb) {
+double Trainer<T>::step(const xt::xarray<T>& xb, const xt::xarray<T>& yb, std::span<const std::size_t> row_ids) {
   const std::size_t rows = xb.dimension() > 0 ? xb.shape()[0] : 0;
   if (full_rows_ == 0) full_rows_ = rows;
   Tape<T>& tape = tapes_[rows == full_rows_ ? 0 : 1];
   tape.clear();
-  Var<T> loss = loss_on(tape, xb, yb);
+  Var<T> loss = loss_on(tape, xb, yb, row_ids);
   tape.backward(loss);
   for (auto* p : params_) p->collect_grad();
   if (clip_norm > 0) clip_grad_norm(params_, clip_norm);
@@ -264,6 +301,10 @@ History fit(Module<T>& model, Optimizer<T>& opt, const xt::xarray<double>& x, co
   }
   double best_loss = std::numeric_limits<double>::infinity();
   std::size_t wait = 0;
+  // Divergence detection (see FitOptions): start and chance are known after the first step.
+  double start_loss = 0, chance = 0, lowest_loss = std::numeric_limits<double>::infinity();
+  std::size_t stalled = 0, lowest_epoch = 0;
+  std::string chance_what;
 
   std::vector<std::size_t> perm(n);
   for (std::size_t i = 0; i < n; ++i) perm[i] = i;
@@ -287,11 +328,19 @@ History fit(Module<T>& model, Optimizer<T>& opt, const xt::xarray<double>& x, co
       const int slot = end - begin == bs ? 0 : 1;
       gather(x, perm, begin, end, xb[slot]);
       gather(*yp, perm, begin, end, yb[slot]);
-      const double l = trainer.step(xb[slot], yb[slot]);
-      if (!std::isfinite(l))
-        throw ValueError(fmt::format("fit: the loss became {} at epoch {}, batch {}; lower the learning rate, "
-                                     "scale the inputs or clip gradients",
-                                     l, epoch, b + 1));
+      const double l = trainer.step(xb[slot], yb[slot], std::span<const std::size_t>(perm).subspan(begin, end - begin));
+      if (!std::isfinite(l)) {
+        if (tty) std::fputc('\n', stderr);
+        const std::string reason = fmt::format("the loss became {} at epoch {}, batch {}", l, epoch, b + 1);
+        throw DivergenceError(
+            fmt::format("fit: {}: training diverged; lower the learning rate, scale the inputs or clip gradients",
+                        reason),
+            reason, epoch, l, false);
+      }
+      if (epoch == 1 && b == 0) {
+        start_loss = l;
+        chance = chance_loss(o.loss, y, trainer.last_output(), chance_what);
+      }
       loss_sum += l * static_cast<double>(end - begin);
       score.add(trainer.last_output(), yb[slot], trainer.output_is_logits(), nullptr);
       if (tty && (since(last_draw) > 0.1 || b + 1 == batches)) {
@@ -313,6 +362,31 @@ History fit(Module<T>& model, Optimizer<T>& opt, const xt::xarray<double>& x, co
     }
     st.seconds = since(t0);
     h.epochs.push_back(st);
+
+    if (o.detect_divergence) {
+      const double ref = std::max(start_loss, chance);
+      std::string why;
+      if (st.loss > o.divergence_factor * ref) {
+        why = fmt::format("the loss {:.4g} is more than {:g} times its start {:.4g} (chance: {:.4g}, {})", st.loss,
+                          o.divergence_factor, start_loss, chance, chance_what);
+      } else if (st.loss >= chance && st.loss >= lowest_loss) {
+        if (++stalled >= std::max<std::size_t>(o.divergence_patience, 1))
+          why = fmt::format("the loss {:.4g} has not gone below {:.4g} (epoch {}) for {} epochs and is no better "
+                            "than chance, {:.4g} ({})",
+                            st.loss, lowest_loss, lowest_epoch, stalled, chance, chance_what);
+      } else {
+        stalled = 0;
+      }
+      if (st.loss < lowest_loss) lowest_loss = st.loss, lowest_epoch = epoch;
+      if (!why.empty()) {
+        if (tty) std::fputc('\n', stderr);
+        const std::string reason = fmt::format("training diverged at epoch {}: {}", epoch, why);
+        throw DivergenceError(fmt::format("fit: {}; lower the learning rate, scale the inputs or clip gradients "
+                                          "(FitOptions::detect_divergence = false trains on regardless)",
+                                          reason),
+                              reason, epoch, st.loss, true);
+      }
+    }
 
     const double monitored = o.x_val ? st.val_loss : st.loss;
     bool stop = false;
@@ -379,7 +453,8 @@ Evaluation evaluate(Module<T>& model, const xt::xarray<double>& x, const xt::xar
       gather(*yp, idx, begin, end, yb);
       tape.clear();
       Var<T> out = forward(model, plan, tape.constant(xb));
-      total += static_cast<double>(data_loss(plan, out, yb, labels).item()) * static_cast<double>(end - begin);
+      total += static_cast<double>(data_loss(plan, out, yb, labels, std::span<const std::size_t>(idx).subspan(begin, end - begin)).item()) *
+               static_cast<double>(end - begin);
       score.add(out.value(), yb, plan.fused, score.regression ? nullptr : &ev.predicted);
     }
   } catch (...) {

@@ -10,7 +10,7 @@
 // a grid search (--grid NAME=v1,v2 sets --NAME to each value in turn). The last line of output
 // holds the headline figures as key=value pairs. Exit codes: 0 success, 2 bad usage (the message
 // names the option and the valid choices), 1 any other error (a missing or malformed file, a
-// diverging run): the library's message, which names the file and line.
+// diverging run): the library's message, which names the file and line, or the epoch and the loss.
 #include "cli_common.hpp"
 
 #include <ad/nn/data.hpp>
@@ -57,7 +57,7 @@ struct Config {
   std::size_t epochs = 100, batch = 100, patience = 0, print_every = 0;
   std::uint64_t seed = 1;
   double min_delta = 0;
-  bool restore_best = true, use_float = false, quiet = false;
+  bool restore_best = true, use_float = false, quiet = false, divergence_check = true;
   int threads = -1;
   // output
   std::string save, history, plot, heatmap, grid_csv, title;
@@ -196,6 +196,10 @@ const std::vector<Option>& options() {
        [](C& c, S v) { c.min_delta = cli::to_double("--min-delta", v); }},
       {"keep-last", "", "Training", "keep the last weights instead of the best (with validation or --patience)",
        [](C& c, S) { c.restore_best = false; }},
+      {"no-divergence-check", "", "Training",
+       "train on when the loss blows up to 10 times its start or stalls at chance for 10 epochs (by default "
+       "that stops with exit code 1; a NaN or infinite loss always stops)",
+       [](C& c, S) { c.divergence_check = false; }},
       {"float", "", "Training", "compute in float32", [](C& c, S) { c.use_float = true; }},
       {"double", "", "Training", "compute in float64 (the default)", [](C& c, S) { c.use_float = false; }},
       {"threads", "N", "Training",
@@ -538,7 +542,16 @@ Run<T> train_once(const Config& c, const Prepared& p, bool verbose) {
   o.clip_value = c.clip_value;
   o.verbose = verbose && !c.quiet ? 1 : 0;
   o.print_every = c.print_every ? c.print_every : std::max<std::size_t>(1, c.epochs / 10);
-  r.history = fit(r.net, *opt, p.train.x, p.train.y, o);
+  o.detect_divergence = c.divergence_check;
+  try {
+    r.history = fit(r.net, *opt, p.train.x, p.train.y, o);
+  } catch (const DivergenceError& e) {
+    // The library's advice, in the command's own words.
+    throw DivergenceError(fmt::format("{}; lower --lr (it is {:g}), scale the inputs (--scale) or clip gradients "
+                                      "(--clip-norm){}",
+                                      e.reason, c.lr, e.finite_rule ? "; --no-divergence-check trains on regardless" : ""),
+                          e.reason, e.epoch, e.loss, e.finite_rule);
+  }
   if (p.has_val) r.val = evaluate(r.net, p.val.x, p.val.y, loss);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;

@@ -99,7 +99,7 @@ TEST_CASE("shape mismatches: layers, losses and the training entry points") {
     Arr y = zeros({4});
     y(3) = label;
     CHECK(message_of<ad::ValueError>([&] { ad::nn::fit(net, opt, x, y, {.verbose = 0}); }) ==
-          fmt::format("cross_entropy: label {} (row 3) is not a class index in 0..2; the model has 3 outputs", label));
+          fmt::format("cross_entropy: label {} (row 3 of y) is not a class index in 0..2; the model has 3 outputs", label));
   }
   CHECK(s([&] { ad::nn::evaluate(net, x, zeros({5}), ad::nn::Loss::cross_entropy); }) ==
         "evaluate: y must be (n,) or (n, k) with n = 4 rows of x, got (5,)");

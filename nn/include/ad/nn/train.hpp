@@ -19,6 +19,7 @@
 //   auto hist = ad::nn::fit(net, opt, x_train, y_train, {.epochs = 100, .batch_size = 100});
 #pragma once
 
+#include <ad/error.hpp>
 #include <ad/nn/losses.hpp>
 #include <ad/nn/module.hpp>
 #include <ad/nn/optim.hpp>
@@ -26,10 +27,23 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <span>
 #include <string>
 #include <vector>
 
 namespace ad::nn {
+
+/// Training diverged (thrown by fit): the loss became NaN or infinite, blew up far above its start,
+/// or stayed at or above chance level without improving. A ValueError, so code that caught the
+/// NaN error before still catches it. The message names the epoch, the loss and the fix.
+struct DivergenceError : ValueError {
+  DivergenceError(const std::string& message, std::string reason, std::size_t epoch, double loss, bool finite_rule)
+      : ValueError(message), reason(std::move(reason)), epoch(epoch), loss(loss), finite_rule(finite_rule) {}
+  std::string reason;  // what happened, without the advice: "the loss became nan at epoch 3, batch 2"
+  std::size_t epoch;   // 1-based epoch in which it was detected
+  double loss;         // the offending loss: a minibatch's (non-finite) or the epoch's mean
+  bool finite_rule;    // true: a finite blow-up or stall (FitOptions::detect_divergence turns it off)
+};
 
 struct EpochStats {
   std::size_t epoch = 0;        // 1-based
@@ -72,6 +86,20 @@ struct FitOptions {
   int verbose = 1;                   // 0 silent; 1 a line per epoch on stderr (a live bar on a terminal)
   std::size_t print_every = 1;       // with verbose = 1: print every this many epochs (and the last)
   std::function<bool(const EpochStats&)> on_epoch{};  // called after each epoch; false stops training
+  // Divergence. A NaN or infinite minibatch loss always throws DivergenceError (epoch and batch
+  // named). With detect_divergence (the default) so does a finite failure, judged at the end of
+  // each epoch on its mean training loss L (penalties included), against the start S (the first
+  // minibatch's loss, before any update) and chance C (the loss of guessing: log(classes) for
+  // cross-entropy, log 2 for bce, the variance of the targets for mse):
+  //   blow-up: L > divergence_factor * max(S, C);
+  //   stalled: for divergence_patience epochs in a row, L >= C and L not below the lowest epoch
+  //            loss so far (the network guesses no better than chance and stopped improving; a
+  //            slow learner still lowers its loss every epoch and is not stopped).
+  // Keras stops on NaN only (TerminateOnNaN); these rules also catch the finite blow-ups that
+  // cross-entropy produces (a learning rate of 100 on the digits: loss ~40, accuracy 0.1).
+  bool detect_divergence = true;
+  double divergence_factor = 10;
+  std::size_t divergence_patience = 10;
 };
 
 /// One optimization step at a time, allocation-free after warm-up.
@@ -81,9 +109,12 @@ class Trainer {
   Trainer(Module<T>& model, Optimizer<T>& opt, Loss loss, double l2 = 0, double l1 = 0);
   /// One step on a minibatch: xb (n, features); yb as described at the top (labels or targets).
   /// Returns the loss (penalties included).
-  double step(const xt::xarray<T>& xb, const xt::xarray<T>& yb);
+  /// rows[i], when given, is the row of the whole data set that minibatch row i came from: an
+  /// error about a label then names that row (fit passes it), otherwise the minibatch's row.
+  double step(const xt::xarray<T>& xb, const xt::xarray<T>& yb, std::span<const std::size_t> rows = {});
   /// Records forward + loss on `tape` without stepping (used by step and by gradient checks).
-  Var<T> loss_on(Tape<T>& tape, const xt::xarray<T>& xb, const xt::xarray<T>& yb);
+  Var<T> loss_on(Tape<T>& tape, const xt::xarray<T>& xb, const xt::xarray<T>& yb,
+                 std::span<const std::size_t> rows = {});
   /// The model's output of the last step (logits when the final softmax/sigmoid was fused).
   const xt::xarray<T>& last_output() const { return last_output_.value(); }
   bool output_is_logits() const { return fused_; }
