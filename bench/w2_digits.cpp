@@ -181,8 +181,8 @@ Result run_engine(const Workload& w) {
       tape.clear();
       auto logits = net.forward_first(tape.constant(xb), 3);  // softmax is fused into the loss
       auto l = ad::nn::cross_entropy(logits, yb);
-      tape.backward(l);
-      for (auto* p : params) p->collect_grad();
+      opt.zero_grad();
+      tape.backward(l);  // into every parameter's grad
       opt.step();
       loss = l.item();
     }

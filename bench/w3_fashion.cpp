@@ -200,8 +200,8 @@ struct Engine {
     for (std::size_t i = start; i < end; ++i) yb[i - start] = w.ytrain[order[i]];
     tape.clear();
     auto l = ad::nn::cross_entropy(net.forward_first(tape.constant(xb), 5), yb);
-    tape.backward(l);
-    for (auto* p : params) p->collect_grad();
+    for (auto* p : params) p->zero_grad();
+    tape.backward(l);  // into every parameter's grad
     return l.item();
   }
   std::vector<std::vector<float>> weights() const {

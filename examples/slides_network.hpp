@@ -104,9 +104,9 @@ inline Numbers by_nn() {
   auto out = l2(z1);                           // (1, 1)
   const Array target = xt::xarray<double>::from_shape({1, 1}) * 0.0 + y;  // (1, 1)
   auto L = 0.5 * ad::nn::mse_loss(out, t.constant(target));  // the mean of one squared error
-  t.backward(L);
+  net.zero_grad();  // gradients accumulate over backward calls, as in PyTorch
+  t.backward(L);    // every parameter's grad now holds dL/dparameter
   auto params = net.parameters();
-  for (auto* p : params) p->collect_grad();
 
   Numbers n;
   n.z1 = xt::flatten(z1.value());

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 namespace ad {
@@ -16,6 +17,10 @@ std::string shape_str(const Shape& s) {
 }
 
 namespace detail {
+std::uint32_t next_tape_epoch() {
+  static std::atomic<std::uint32_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
 int& no_grad_depth() {
   thread_local int depth = 0;
   return depth;
@@ -105,6 +110,7 @@ detail::Node<T>& Tape<T>::push(const char* op) {
   n.alpha = 0;
   n.beta = 0;
   n.external = nullptr;
+  n.sink = nullptr;
   return n;
 }
 
@@ -157,10 +163,11 @@ Var<T> Tape<T>::constant(T value) {
 }
 
 template <class T>
-Var<T> Tape<T>::parameter(const xt::xarray<T>& storage) {
+Var<T> Tape<T>::parameter(const xt::xarray<T>& storage, xt::xarray<T>* grad_sink) {
   auto& n = push("parameter");
   n.requires_grad = grad_enabled();
   n.external = &storage;
+  n.sink = grad_sink;
   return handle(static_cast<std::uint32_t>(size_ - 1));
 }
 
@@ -213,6 +220,26 @@ void Tape<T>::backward(const Var<T>& y) {
   start_sweep(ny);
   ny.grad.data()[0] = T(1);
   sweep(y.id(), 0);
+  flush_sinks(y.id());
+}
+
+// Each parameter leaf reached by the sweep adds its adjoint (every use of it, summed) into its
+// owner's gradient buffer.
+template <class T>
+void Tape<T>::flush_sinks(std::uint32_t y) {
+  for (std::uint32_t i = 0; i <= y; ++i) {
+    auto& n = nodes_[i];
+    if (!n.sink || !n.has_grad) continue;
+    xt::xarray<T>& g = *n.sink;
+    const auto& v = n.val();
+    if (g.dimension() != v.dimension() || !std::equal(v.shape().begin(), v.shape().end(), g.shape().begin())) {
+      g.resize(v.shape());
+      std::fill(g.begin(), g.end(), T(0));
+    }
+    T* out = g.data();
+    const T* in = n.grad.data();
+    for (std::size_t k = 0, size = g.size(); k < size; ++k) out[k] += in[k];
+  }
 }
 
 template <class T>
@@ -236,6 +263,7 @@ void Tape<T>::backward(const Var<T>& y, const xt::xarray<T>& seed) {
   start_sweep(ny);
   std::copy(seed.data(), seed.data() + seed.size(), ny.grad.data());
   sweep(y.id(), 0);
+  flush_sinks(y.id());
 }
 
 template <class T>
@@ -281,7 +309,7 @@ std::vector<xt::xarray<T>> Tape<T>::grad(const Var<T>& y, const std::vector<Var<
 template <class T>
 void Tape<T>::clear() {
   size_ = 0;
-  ++epoch_;
+  epoch_ = detail::next_tape_epoch();
 }
 
 template <class T>

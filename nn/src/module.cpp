@@ -57,8 +57,8 @@ Var<T> Linear<T>::forward(const Var<T>& x) {
     throw ShapeError(fmt::format("Linear: expected input of shape (n, {}), got {}; the layer was built "
                                  "for {} input features",
                                  in_, shape_str(x.shape()), in_));
-  if (has_bias_) return linear(x, weight.record(t), bias.record(t));  // Z = X W + b, one node
-  return matmul(x, weight.record(t));
+  if (has_bias_) return linear(x, weight.on(t), bias.on(t));  // Z = X W + b, one node
+  return matmul(x, weight.on(t));
 }
 
 template <class T>
@@ -194,14 +194,14 @@ Var<T> BatchNorm1d<T>::forward(const Var<T>& x) {
       running_mean.data()[j] = (T(1) - m) * running_mean.data()[j] + m * bm[j];
       running_var.data()[j] = (T(1) - m) * running_var.data()[j] + m * bv[j] * unbias;
     }
-    return add(mul(xhat, gamma.record(t)), beta.record(t));
+    return add(mul(xhat, gamma.on(t)), beta.on(t));
   }
   for (std::size_t j = 0; j < features_; ++j) {
     shift_.data()[j] = -running_mean.data()[j];
     scale_.data()[j] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var.data()[j]) + eps_));
   }
   Var<T> xhat = mul(add(x, t.constant(shift_)), t.constant(scale_));
-  return add(mul(xhat, gamma.record(t)), beta.record(t));
+  return add(mul(xhat, gamma.on(t)), beta.on(t));
 }
 
 template <class T>

@@ -14,29 +14,12 @@ Parameter<T>::Parameter(std::string n, const std::vector<std::size_t>& shape, bo
 }
 
 template <class T>
-Var<T> Parameter<T>::record(Tape<T>& tape) {
-  var = tape.parameter(value);
-  return var;
-}
-
-template <class T>
 Var<T> Parameter<T>::on(Tape<T>& tape) {
-  if (var.valid() && &var.tape() == &tape) return var;
-  return record(tape);
-}
-
-template <class T>
-void Parameter<T>::collect_grad() {
-  if (grad.size() != value.size() || grad.dimension() != value.dimension()) grad.resize(value.shape());
-  if (!var.valid()) {
-    std::fill(grad.begin(), grad.end(), T(0));
-    return;
-  }
-  const auto& n = var.tape().node(var.id());
-  if (n.has_grad && n.grad.size() == grad.size())
-    std::copy(n.grad.data(), n.grad.data() + grad.size(), grad.data());
-  else
-    std::fill(grad.begin(), grad.end(), T(0));
+  // One leaf per recording: the handle is reused while it belongs to this tape's current
+  // recording (epochs are unique across tapes, so a destroyed tape's handle never matches).
+  if (var.belongs_to(tape)) return var;
+  var = tape.parameter(value, &grad);
+  return var;
 }
 
 template <class T>

@@ -248,8 +248,8 @@ double Trainer<T>::step(const xt::xarray<T>& xb, const xt::xarray<T>& yb, std::s
   Tape<T>& tape = tapes_[rows == full_rows_ ? 0 : 1];
   tape.clear();
   Var<T> loss = loss_on(tape, xb, yb, row_ids);
-  tape.backward(loss);
-  for (auto* p : params_) p->collect_grad();
+  opt_.zero_grad();
+  tape.backward(loss);  // every parameter's grad receives this step's gradient
   if (clip_norm > 0) clip_grad_norm(params_, clip_norm);
   if (clip_value > 0) clip_grad_value(params_, clip_value);
   opt_.step();

@@ -192,8 +192,8 @@ TEST_CASE("MLP loss gradients agree with central finite differences") {
     return add(cross_entropy(out, labels), l2_penalty(t, params, 0.1));
   };
   auto loss = loss_value();
+  for (auto* p : params) p->zero_grad();
   t.backward(loss);
-  for (auto* p : params) p->collect_grad();
   std::vector<xt::xarray<double>> analytic;
   for (auto* p : params) analytic.push_back(p->grad);
   const double h = 1e-6;

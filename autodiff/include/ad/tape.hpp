@@ -70,12 +70,17 @@ struct Node {
   double alpha = 0;                    // attribute: exponent, slope, lower bound, ...
   double beta = 0;                     // attribute: upper bound, ...
   const xt::xarray<T>* external = nullptr;  // a parameter's storage, read without copying
+  xt::xarray<T>* sink = nullptr;       // a parameter's gradient: backward() adds the adjoint here
   xt::xarray<T> value;
   xt::xarray<T> grad;
   xt::xarray<T> aux;                   // op-private saved data (argmax, masks, ...)
 
   const xt::xarray<T>& val() const { return external ? *external : value; }
 };
+
+/// A new recording's epoch, unique across every tensor tape of the process, so a handle of a
+/// tape that was destroyed never passes for one of a new tape at the same address.
+std::uint32_t next_tape_epoch();
 
 /// Depth of the no-gradient scope on this thread.
 int& no_grad_depth();
@@ -130,6 +135,9 @@ class Var {
   Tape<T>& tape() const;
   std::uint32_t id() const { return id_; }
   bool valid() const;
+  /// A live handle of `t`'s current recording (never reads a tape other than `t`, so it is safe
+  /// even when the handle's own tape no longer exists).
+  bool belongs_to(const Tape<T>& t) const { return tape_ == &t && epoch_ == t.epoch() && id_ < t.size(); }
 
  private:
   friend class Tape<T>;
@@ -155,15 +163,22 @@ class Tape {
   Var<T> constant(const xt::xarray<T>& value);
   Var<T> constant(T value);
   /// A leaf needing a gradient that reads `storage` in place, without copying (for parameters
-  /// that outlive the tape). `storage` must stay alive and unchanged until clear().
-  Var<T> parameter(const xt::xarray<T>& storage);
+  /// that outlive the tape). `storage` must stay alive and unchanged until clear(). With
+  /// `grad_sink`, every backward() that reaches the leaf adds its adjoint into *grad_sink
+  /// (PyTorch's .grad: contributions accumulate across backward calls until the owner zeroes
+  /// it; a sink of another shape is first reset to zeros of the storage's shape). Record such a
+  /// leaf once per recording and use the handle everywhere: all its uses then add up in one
+  /// adjoint before it reaches the sink.
+  Var<T> parameter(const xt::xarray<T>& storage, xt::xarray<T>* grad_sink = nullptr);
 
   /// Reverse sweep from scalar `y`: afterwards every variable (and intermediate) leading to `y`
-  /// has its adjoint in .grad(). Adjoints start from zero at every sweep.
+  /// has its adjoint in .grad(), and parameters' sinks have received theirs. Adjoints on the
+  /// tape start from zero at every sweep; sinks accumulate.
   void backward(const Var<T>& y);
   /// Reverse sweep seeding `y` with `seed` (same shape as y): a vector-Jacobian product.
   void backward(const Var<T>& y, const xt::xarray<T>& seed);
-  /// dy/dx for each x, visiting only the nodes that lie between them and y.
+  /// dy/dx for each x, visiting only the nodes that lie between them and y (as
+  /// torch.autograd.grad: parameters' sinks are left alone).
   std::vector<xt::xarray<T>> grad(const Var<T>& y, const std::vector<Var<T>>& xs);
 
   /// Forget every node, keeping their memory for the next recording. Existing Vars go stale.
@@ -204,10 +219,11 @@ class Tape {
   void start_sweep(detail::Node<T>& y);
   void sweep(std::uint32_t y, std::uint32_t lowest);
   void after_backward(const detail::Node<T>& n);
+  void flush_sinks(std::uint32_t y);
 
   std::vector<detail::Node<T>> nodes_;
   std::size_t size_ = 0;
-  std::uint32_t epoch_ = 1;
+  std::uint32_t epoch_ = detail::next_tape_epoch();
   bool anomaly_ = false;
 };
 

@@ -1,7 +1,7 @@
 // Optimizers, learning-rate schedules and gradient clipping.
 //
-// An optimizer updates each Parameter's `value` in place from its `grad` (filled by
-// Parameter::collect_grad after the backward sweep). This is parameter arithmetic, not
+// An optimizer updates each Parameter's `value` in place from its `grad` (which backward() fills;
+// zero_grad() before each backward, as in PyTorch). This is parameter arithmetic, not
 // differentiation: the gradients themselves all come from the tape. The update formulas are
 // PyTorch's (torch.optim, default options), step t counting from 1; g = grad + weight_decay p
 // unless stated otherwise:

@@ -1,10 +1,12 @@
 // Parameter: a trainable tensor that outlives the tape.
 //
-// A network's weights live here, not on the tape. Each training step clears the tape, records
-// the forward pass afresh (record() puts the parameter on the tape as a leaf that reads `value`
-// in place, without copying), sweeps backward, and collect_grad() copies the parameter's adjoint
-// from the tape into the preallocated `grad` buffer. Optimizers then update `value` from `grad`.
-// After the first step none of this allocates: value, grad and the tape's node buffers are reused.
+// A network's weights live here, not on the tape. Each training step clears the tape and records
+// the forward pass afresh: on(tape) puts the parameter on the tape once per recording, as a leaf
+// that reads `value` in place, and returns that same handle to every later use (a layer applied
+// twice, weights tied between layers, the L2 penalty). backward() then adds the leaf's adjoint,
+// every use summed, straight into `grad`. As in PyTorch, gradients accumulate across backward
+// calls until zero_grad(): an optimizer's step() reads `grad`, and the training loop zeroes it
+// before each backward. After the first step none of this allocates.
 #pragma once
 
 #include <ad/tape.hpp>
@@ -18,20 +20,17 @@ template <class T>
 struct Parameter {
   std::string name;      // "0.weight", "2.bias", ... (set by the owning module)
   xt::xarray<T> value;   // the weights themselves
-  xt::xarray<T> grad;    // d loss / d value of the last step (same shape as value)
+  xt::xarray<T> grad;    // d loss / d value, summed over every backward() since zero_grad()
   bool decay = true;     // penalties (l2/l1) apply; false for biases and normalization shifts
-  Var<T> var;            // this parameter's node on the tape of the current step
+  Var<T> var;            // this parameter's leaf on the tape of the current recording
 
   Parameter() = default;
   Parameter(std::string name, const std::vector<std::size_t>& shape, bool decay);
 
-  /// Records the parameter on `tape` (reading `value` in place) and remembers the handle.
-  Var<T> record(Tape<T>& tape);
-  /// The handle of this step on `tape`, recording the parameter if it is not there yet.
+  /// The parameter's leaf on `tape` for the current recording: recorded (reading `value` in
+  /// place, its adjoint going to `grad`) the first time, the same handle after that.
   Var<T> on(Tape<T>& tape);
-  /// grad <- the adjoint that the last backward sweep left on var (zeros if none reached it).
-  void collect_grad();
-  /// grad <- 0.
+  /// grad <- 0 (before a backward whose gradient should not add to the previous ones).
   void zero_grad();
   std::size_t size() const { return value.size(); }
 };

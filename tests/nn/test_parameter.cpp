@@ -1,0 +1,171 @@
+// Parameters as one leaf per recording whose adjoint backward() adds into Parameter::grad
+// (PyTorch's rule: every use contributes, and gradients accumulate over backward calls until
+// zero_grad). Every gradient here is checked against central finite differences of the loss
+// computed with plain values, independent of the tape.
+#include <ad/nn/losses.hpp>
+#include <ad/nn/module.hpp>
+#include <ad/nn/optim.hpp>
+#include <ad/nn/parameter.hpp>
+#include <ad/nn/train.hpp>
+#include <ad/ops.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <functional>
+#include <vector>
+
+using namespace ad;
+using namespace ad::nn;
+
+namespace {
+
+xt::xarray<double> inputs() {
+  xt::xarray<double> x = xt::xarray<double>::from_shape({3, 4});
+  for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = std::sin(0.7 * double(i) + 0.3);
+  return x;
+}
+
+// Central differences of loss() with respect to every entry of p.value.
+xt::xarray<double> finite_differences(Parameter<double>& p, const std::function<double()>& loss) {
+  xt::xarray<double> g = xt::zeros_like(p.value);
+  const double h = 1e-6;
+  for (std::size_t i = 0; i < p.value.size(); ++i) {
+    const double keep = p.value.data()[i];
+    p.value.data()[i] = keep + h;
+    const double up = loss();
+    p.value.data()[i] = keep - h;
+    const double down = loss();
+    p.value.data()[i] = keep;
+    g.data()[i] = (up - down) / (2 * h);
+  }
+  return g;
+}
+
+double max_rel_err(const xt::xarray<double>& a, const xt::xarray<double>& b) {
+  REQUIRE(a.size() == b.size());
+  double err = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    err = std::max(err, std::fabs(a.data()[i] - b.data()[i]) / std::max(1.0, std::fabs(b.data()[i])));
+  return err;
+}
+
+}  // namespace
+
+TEST_CASE("parameter: a Linear layer applied twice gets both contributions") {
+  Linear<double> lin(4, 4, /*seed=*/3);
+  const xt::xarray<double> x = inputs();
+  auto loss_of = [&](Tape<double>& t) { return sum(tanh(lin(tanh(lin(t.constant(x)))))); };
+  auto value = [&] {
+    Tape<double> t;
+    return loss_of(t).item();
+  };
+  Tape<double> t;
+  lin.zero_grad();
+  auto l = loss_of(t);
+  // One leaf per parameter however often the layer runs: weight, bias, nothing else.
+  std::size_t leaves = 0;
+  for (std::uint32_t i = 0; i < t.size(); ++i) leaves += std::string(t.node(i).op) == "parameter";
+  CHECK(leaves == 2);
+  t.backward(l);
+  auto params = lin.parameters();
+  for (auto* p : params) {
+    CAPTURE(p->name);
+    CHECK(max_rel_err(p->grad, finite_differences(*p, value)) < 1e-7);
+  }
+  // The first use alone would miss part of it: the gradient of one application differs.
+  Tape<double> once;
+  lin.zero_grad();
+  once.backward(sum(tanh(lin(once.constant(x)))));
+  CHECK(max_rel_err(params[0]->grad, finite_differences(*params[0], value)) > 1e-3);
+}
+
+TEST_CASE("parameter: one weight tied between two layers of a computation") {
+  // Two layers that share their weight W (4, 4) and bias b: h = tanh(x W + b), then
+  // sigmoid(h W + b). Each parameter enters twice.
+  Parameter<double> w("w", {4, 4}, true), b("b", {4}, false);
+  for (std::size_t i = 0; i < w.value.size(); ++i) w.value.data()[i] = 0.3 * std::cos(1.3 * double(i));
+  for (std::size_t i = 0; i < b.value.size(); ++i) b.value.data()[i] = 0.1 * double(i) - 0.2;
+  const xt::xarray<double> x = inputs();
+  auto loss_of = [&](Tape<double>& t) {
+    auto h = tanh(add(matmul(t.constant(x), w.on(t)), b.on(t)));
+    return sum(mul(sigmoid(add(matmul(h, w.on(t)), b.on(t))), t.constant(x)));
+  };
+  auto value = [&] {
+    Tape<double> t;
+    return loss_of(t).item();
+  };
+  Tape<double> t;
+  auto l = loss_of(t);
+  CHECK(w.var.id() == w.on(t).id());  // the same leaf for every use
+  t.backward(l);
+  CHECK(max_rel_err(w.grad, finite_differences(w, value)) < 1e-7);
+  CHECK(max_rel_err(b.grad, finite_differences(b, value)) < 1e-7);
+}
+
+TEST_CASE("parameter: used in the forward pass and in the L2 penalty (Trainer)") {
+  Sequential<double> net = mlp<double>({4, 5, 3}, "tanh", "softmax", /*seed=*/2);
+  SGD<double> opt(net.parameters(), {.lr = 0});  // lr 0: step() leaves the weights alone
+  const double l2 = 0.3;
+  Trainer<double> trainer(net, opt, Loss::cross_entropy, l2);
+  const xt::xarray<double> x = inputs();
+  const xt::xarray<double> y = {0, 2, 1};
+  trainer.step(x, y);
+  auto value = [&] {
+    Tape<double> t;
+    return trainer.loss_on(t, x, y).item();
+  };
+  for (auto* p : net.parameters()) {
+    CAPTURE(p->name);
+    CHECK(max_rel_err(p->grad, finite_differences(*p, value)) < 1e-7);
+  }
+  // A second step starts from zero: the same gradient, not twice it.
+  const xt::xarray<double> first = net.parameters()[0]->grad;
+  trainer.step(x, y);
+  CHECK(max_rel_err(net.parameters()[0]->grad, first) < 1e-15);
+}
+
+TEST_CASE("parameter: backward twice without zero_grad gives the sum, with zero_grad one") {
+  Linear<double> lin(4, 2, /*seed=*/5);
+  const xt::xarray<double> x = inputs();
+  auto run = [&](double scale) {
+    Tape<double> t;
+    t.backward(mul(sum(sigmoid(lin(t.constant(x)))), t.constant(scale)));
+  };
+  auto params = lin.parameters();
+  lin.zero_grad();
+  run(1.0);
+  const xt::xarray<double> g1 = params[0]->grad;
+  lin.zero_grad();
+  run(3.0);
+  const xt::xarray<double> g3 = params[0]->grad;
+  CHECK(max_rel_err(g3, 3.0 * g1) < 1e-14);  // zero_grad, then one backward: that gradient alone
+  run(1.0);                                    // no zero_grad: added to what was there
+  CHECK(max_rel_err(params[0]->grad, 4.0 * g1) < 1e-14);
+  lin.zero_grad();
+  for (double v : params[0]->grad) CHECK(v == 0);
+  // Tape::grad (as torch.autograd.grad) returns gradients and leaves the parameters' alone.
+  Tape<double> t;
+  auto w = params[0]->on(t);
+  auto g = t.grad(sum(sigmoid(lin(t.constant(x)))), {w});
+  CHECK(max_rel_err(g[0], g1) < 1e-14);
+  for (double v : params[0]->grad) CHECK(v == 0);
+}
+
+TEST_CASE("parameter: a new recording gets a new leaf; a destroyed tape's handle is never reused") {
+  Parameter<double> p("p", {2}, true);
+  Tape<double> t;
+  auto a = p.on(t);
+  CHECK(p.on(t).id() == a.id());
+  t.clear();
+  CHECK_FALSE(a.belongs_to(t));
+  auto b = p.on(t);
+  CHECK(b.belongs_to(t));
+  {
+    Tape<double> other;
+    p.on(other);
+  }
+  Tape<double> fresh;  // may sit where `other` was: the old handle must not pass for its own
+  CHECK_FALSE(p.var.belongs_to(fresh));
+  CHECK(p.on(fresh).belongs_to(fresh));
+}
