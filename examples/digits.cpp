@@ -99,6 +99,21 @@ int main(int argc, char** argv) {
     Evaluation e = evaluate(notes, sp.test.x, sp.test.y, Loss::cross_entropy);
     return std::make_pair(h, e);
   };
+  // A configuration once per seed S, S+1, ...: each seed its own split, initialization and order;
+  // one line per seed, then the summary of seed_summary.
+  auto over_seeds = [&](const char* name, std::size_t count, const auto& train) {
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<double> acc;
+    for (std::size_t k = 0; k < count; ++k) {
+      const std::uint64_t s = seed + k;
+      auto [h, e] = train(train_test_split(digits, 0.2, s), s, 0);
+      fmt::print("{} config, seed {}: train accuracy {:.4f}, test accuracy {:.4f}\n", name, s, h.last().metric,
+                 e.metric);
+      acc.push_back(e.metric);
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return seed_summary(name, acc, seed, secs);
+  };
   std::string last;
   if (seeds == 0) {
     auto t0 = std::chrono::steady_clock::now();
@@ -110,18 +125,7 @@ int main(int argc, char** argv) {
     last = fmt::format("notes_test_accuracy={:.4f} notes_test_loss={:.4f} notes_seconds={:.2f}", e1.metric, e1.loss,
                        s1);
   } else {
-    // The notes' configuration once per seed: each seed its own split, initialization and order.
-    auto t0 = std::chrono::steady_clock::now();
-    std::vector<double> acc;
-    for (std::size_t k = 0; k < seeds; ++k) {
-      const std::uint64_t s = seed + k;
-      auto [h, e] = train_notes(train_test_split(digits, 0.2, s), s, 0);
-      fmt::print("notes config, seed {}: train accuracy {:.4f}, test accuracy {:.4f}\n", s, h.last().metric,
-                 e.metric);
-      acc.push_back(e.metric);
-    }
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    last = seed_summary("notes", acc, seed, secs);
+    last = over_seeds("notes", seeds, train_notes);
   }
 
   if (!notes_only) {
@@ -135,8 +139,8 @@ int main(int argc, char** argv) {
       Evaluation e = evaluate(better, sp.test.x, sp.test.y, Loss::cross_entropy);
       return std::make_pair(h, e);
     };
-    auto t0 = std::chrono::steady_clock::now();
     if (better_seeds == 0) {
+      auto t0 = std::chrono::steady_clock::now();
       auto [h2, e2] = train_better(split, seed, 1);
       const double s2 = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       fmt::print("better config: train accuracy {:.4f}, test accuracy {:.4f}, test loss {:.4f}, {:.2f} s\n",
@@ -144,17 +148,8 @@ int main(int argc, char** argv) {
       last += fmt::format(" better_test_accuracy={:.4f} better_test_loss={:.4f} better_seconds={:.2f}", e2.metric,
                           e2.loss, s2);
     } else {
-      std::vector<double> acc;
-      for (std::size_t k = 0; k < better_seeds; ++k) {
-        const std::uint64_t s = seed + k;
-        auto [h, e] = train_better(train_test_split(digits, 0.2, s), s, 0);
-        fmt::print("better config, seed {}: train accuracy {:.4f}, test accuracy {:.4f}\n", s, h.last().metric,
-                   e.metric);
-        acc.push_back(e.metric);
-      }
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       last += ' ';
-      last += seed_summary("better", acc, seed, secs);
+      last += over_seeds("better", better_seeds, train_better);
     }
   }
   fmt::print("{}\n", last);
