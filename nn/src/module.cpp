@@ -21,7 +21,7 @@ template <class T>
 void Module<T>::collect_state(std::vector<std::pair<std::string, xt::xarray<T>*>>& out) {
   std::vector<Parameter<T>*> ps;
   collect_parameters(ps);
-  for (auto* p : ps) out.emplace_back(p->name, &p->value);
+  for (auto* p : ps) out.emplace_back(p->local_name.empty() ? p->name : p->local_name, &p->value);
 }
 
 template <class T>
@@ -236,15 +236,29 @@ Var<T> Sequential<T>::forward_first(const Var<T>& x, std::size_t count) {
   return h;
 }
 
+// Names are the path from this module down, as PyTorch's named_parameters: layer i's
+// parameter "weight" is "i.weight", and inside a nested Sequential "i.j.weight". They are
+// rebuilt from each parameter's local name on every call, so calling parameters() again (on
+// the outer or an inner Sequential) never stacks prefixes.
 template <class T>
 void Sequential<T>::collect_parameters(std::vector<Parameter<T>*>& out) {
+  for (auto& layer : layers_) layer->collect_parameters(out);
+  name_parameters("");
+}
+
+template <class T>
+void Sequential<T>::name_parameters(const std::string& prefix) {
   for (std::size_t i = 0; i < layers_.size(); ++i) {
-    const std::size_t first = out.size();
-    layers_[i]->collect_parameters(out);
-    for (std::size_t k = first; k < out.size(); ++k) {
-      auto& name = out[k]->name;
-      const std::string prefix = fmt::format("{}.", i);
-      if (name.rfind(prefix, 0) != 0) name = prefix + name;
+    const std::string path = fmt::format("{}{}.", prefix, i);
+    if (auto* inner = dynamic_cast<Sequential<T>*>(layers_[i].get())) {
+      inner->name_parameters(path);
+      continue;
+    }
+    std::vector<Parameter<T>*> own;
+    layers_[i]->collect_parameters(own);
+    for (auto* p : own) {
+      if (p->local_name.empty()) p->local_name = p->name;  // a Parameter named by hand
+      p->name = path + p->local_name;
     }
   }
 }
@@ -254,10 +268,7 @@ void Sequential<T>::collect_state(std::vector<std::pair<std::string, xt::xarray<
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     std::vector<std::pair<std::string, xt::xarray<T>*>> sub;
     layers_[i]->collect_state(sub);
-    for (auto& [name, a] : sub) {
-      const std::string prefix = fmt::format("{}.", i);
-      out.emplace_back(name.rfind(prefix, 0) == 0 ? name : prefix + name, a);
-    }
+    for (auto& [name, a] : sub) out.emplace_back(fmt::format("{}.{}", i, name), a);  // relative to layer i
   }
 }
 

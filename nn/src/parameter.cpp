@@ -7,7 +7,7 @@ namespace ad::nn {
 
 template <class T>
 Parameter<T>::Parameter(std::string n, const std::vector<std::size_t>& shape, bool d)
-    : name(std::move(n)), value(xt::xarray<T>::from_shape(shape)), grad(xt::xarray<T>::from_shape(shape)),
+    : name(n), local_name(std::move(n)), value(xt::xarray<T>::from_shape(shape)), grad(xt::xarray<T>::from_shape(shape)),
       decay(d) {
   std::fill(value.begin(), value.end(), T(0));
   std::fill(grad.begin(), grad.end(), T(0));

@@ -169,3 +169,28 @@ TEST_CASE("parameter: a new recording gets a new leaf; a destroyed tape's handle
   CHECK_FALSE(p.var.belongs_to(fresh));
   CHECK(p.on(fresh).belongs_to(fresh));
 }
+
+TEST_CASE("parameter: names are full paths in nested Sequentials, the same on every call") {
+  // outer = [Sequential[Linear], Linear, Sequential[Linear, Sequential[Linear]]]
+  Sequential<double> outer;
+  auto first = std::make_unique<Sequential<double>>();
+  first->add(std::make_unique<Linear<double>>(2, 3, 1));
+  outer.add(std::move(first));
+  outer.add(std::make_unique<Linear<double>>(3, 3, 2));
+  auto third = std::make_unique<Sequential<double>>();
+  third->add(std::make_unique<Linear<double>>(3, 2, 3, Init::pytorch_default, /*bias=*/false));
+  auto deepest = std::make_unique<Sequential<double>>();
+  deepest->add(std::make_unique<Linear<double>>(2, 1, 4));
+  third->add(std::move(deepest));
+  outer.add(std::move(third));
+  const std::vector<std::string> want = {"0.0.weight", "0.0.bias", "1.weight",    "1.bias",
+                                         "2.0.weight", "2.1.0.weight", "2.1.0.bias"};
+  for (int call = 0; call < 3; ++call) {
+    CAPTURE(call);
+    std::vector<std::string> names, state_names;
+    for (auto* p : outer.parameters()) names.push_back(p->name);
+    CHECK(names == want);
+    for (auto& [name, array] : outer.state()) state_names.push_back(name);
+    CHECK(state_names == want);
+  }
+}

@@ -18,7 +18,8 @@ namespace ad::nn {
 
 template <class T>
 struct Parameter {
-  std::string name;      // "0.weight", "2.bias", ... (set by the owning module)
+  std::string name;      // the full path, "0.weight", "1.0.bias", ... (set by parameters())
+  std::string local_name;  // the name its module gave it: "weight", "bias", ...
   xt::xarray<T> value;   // the weights themselves
   xt::xarray<T> grad;    // d loss / d value, summed over every backward() since zero_grad()
   bool decay = true;     // penalties (l2/l1) apply; false for biases and normalization shifts
