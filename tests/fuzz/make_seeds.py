@@ -136,3 +136,16 @@ tensor 0.weight 2 4 6
     ("0x0p+0 " * 6).strip().encode() + b"\ntensor 2.weight 2 6 3\n" + ("-0x1p-3 " * 18).strip().encode() +
     b"\ntensor 2.bias 1 3\n0x1p-4 0x1p-5 0x1p-6\n")
 put("model", "other_version", bytes([1]) + small.replace("ad-nn-model 1", "ad-nn-model 2").encode())
+# A bias of 1.8e19 (found by the fuzzer, 2026-12-04): sigmoid's exp got -2.7e19, whose conversion
+# to an integer inside xsimd was undefined behaviour (autodiff/src/simd.hpp now clamps).
+put("model", "huge_bias_sigmoid", bytes([1]) + """ad-nn-model 1
+dtype float32
+layers 2
+layer linear 2 1 bias
+layer activation sigmoid
+tensors 2
+tensor 0.weight 2 2 1
+0x1p+0 -0x1p+0
+tensor 0.bias 1 1
+0x1ffe864041bbc6452.8p-1
+""".encode())
