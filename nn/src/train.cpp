@@ -248,7 +248,9 @@ double Trainer<T>::step(const xt::xarray<T>& xb, const xt::xarray<T>& yb, std::s
   Tape<T>& tape = tapes_[rows == full_rows_ ? 0 : 1];
   tape.clear();
   Var<T> loss = loss_on(tape, xb, yb, row_ids);
-  opt_.zero_grad();
+  // The model's parameters, not only the optimizer's: clipping below measures all of them, and a
+  // parameter the optimizer leaves alone must not carry gradients over from earlier steps.
+  for (auto* p : params_) p->zero_grad();
   tape.backward(loss);  // every parameter's grad receives this step's gradient
   if (clip_norm > 0) clip_grad_norm(params_, clip_norm);
   if (clip_value > 0) clip_grad_value(params_, clip_value);

@@ -194,3 +194,23 @@ TEST_CASE("parameter: names are full paths in nested Sequentials, the same on ev
     CHECK(state_names == want);
   }
 }
+
+TEST_CASE("parameter: Trainer::step gives every model parameter this step's gradient only") {
+  // The optimizer updates the last layer alone; the first layer's gradient must still be this
+  // step's (not a running sum), because clipping measures the norm over the whole model.
+  Sequential<double> net = mlp<double>({4, 5, 3}, "tanh", "softmax", /*seed=*/4);
+  auto params = net.parameters();
+  SGD<double> opt({params[2], params[3]}, {.lr = 0});
+  Trainer<double> trainer(net, opt, Loss::cross_entropy);
+  const xt::xarray<double> x = inputs();
+  const xt::xarray<double> y = {1, 0, 2};
+  trainer.step(x, y);
+  const xt::xarray<double> first = params[0]->grad;
+  trainer.step(x, y);
+  CHECK(max_rel_err(params[0]->grad, first) < 1e-15);  // not 2x: zeroed before each backward
+  auto value = [&] {
+    Tape<double> t;
+    return trainer.loss_on(t, x, y).item();
+  };
+  CHECK(max_rel_err(params[0]->grad, finite_differences(*params[0], value)) < 1e-7);
+}
