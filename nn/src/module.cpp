@@ -242,23 +242,16 @@ Var<T> Sequential<T>::forward_first(const Var<T>& x, std::size_t count) {
 // the outer or an inner Sequential) never stacks prefixes.
 template <class T>
 void Sequential<T>::collect_parameters(std::vector<Parameter<T>*>& out) {
-  for (auto& layer : layers_) layer->collect_parameters(out);
-  name_parameters("");
-}
-
-template <class T>
-void Sequential<T>::name_parameters(const std::string& prefix) {
   for (std::size_t i = 0; i < layers_.size(); ++i) {
-    const std::string path = fmt::format("{}{}.", prefix, i);
-    if (auto* inner = dynamic_cast<Sequential<T>*>(layers_[i].get())) {
-      inner->name_parameters(path);
-      continue;
-    }
-    std::vector<Parameter<T>*> own;
-    layers_[i]->collect_parameters(own);
-    for (auto* p : own) {
-      if (p->local_name.empty()) p->local_name = p->name;  // a Parameter named by hand
-      p->name = path + p->local_name;
+    const std::size_t first = out.size();
+    layers_[i]->collect_parameters(out);
+    // A nested Sequential has just named its parameters relative to itself; any other layer's
+    // parameters start again from their local names.
+    const bool nested = dynamic_cast<Sequential<T>*>(layers_[i].get()) != nullptr;
+    for (std::size_t k = first; k < out.size(); ++k) {
+      Parameter<T>& p = *out[k];
+      if (p.local_name.empty()) p.local_name = p.name;  // a Parameter named by hand
+      p.name = fmt::format("{}.{}", i, nested ? p.name : p.local_name);
     }
   }
 }

@@ -176,8 +176,6 @@ class Sequential : public Module<T> {
   void train(bool on = true) override;
   std::string spec() const override { return "sequential"; }
   std::string describe() const override;
-  /// Sets every parameter's name to `prefix` + its path below this module ("0.weight", ...).
-  void name_parameters(const std::string& prefix);
 
   std::size_t size() const { return layers_.size(); }
   Module<T>& operator[](std::size_t i) { return *layers_.at(i); }
