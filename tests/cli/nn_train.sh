@@ -3,30 +3,17 @@
 # bad files (exit 1, naming the file), XOR learned, key=value last line, save -> nn-predict round
 # trip (same accuracy), CSV classification and regression, grid search heatmap, history files.
 # Usage: bash tests/cli/nn_train.sh <build>/bin        Every run is a few seconds at most.
-set -u
+source "$(dirname "$0")/../lib.bash"  # fail, run, key, num, ge, lt; AD_TMP
 BIN="${1:?usage: nn_train.sh <bin dir>}"
 BIN=$(cd "$BIN" && pwd) || { echo "FAIL: no directory $1"; exit 1; }  # the tests run in a temporary directory
 TRAIN="$BIN/nn-train"
 PREDICT="$BIN/nn-predict"
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 [ -x "$TRAIN" ] || { echo "FAIL: $TRAIN not found"; exit 1; }
 [ -x "$PREDICT" ] || { echo "FAIL: $PREDICT not found"; exit 1; }
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+TMP=$AD_TMP
 cd "$TMP"
 
-# run CMD...: sets OUT, ERR, RC, LAST (last line of stdout)
-run() {
-  OUT=$("$@" 2>"$TMP/err"); RC=$?
-  ERR=$(cat "$TMP/err")
-  LAST=$(printf '%s\n' "$OUT" | tail -n 1)
-}
-# key NAME: the value of NAME= in LAST
-key() { printf '%s\n' "$LAST" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
-# ge A B: A is a number (an empty or missing figure fails: awk would read it as 0) and A >= B
-num() { printf '%s' "$1" | grep -Eq '^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$'; }
-ge() { num "$1" && awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
+# has TEXT PATTERN: TEXT matches the grep pattern
 has() { printf '%s' "$1" | grep -q -- "$2"; }
 
 # 1. --help

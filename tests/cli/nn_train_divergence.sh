@@ -4,27 +4,15 @@
 # (lower --lr), and --no-divergence-check restores the old behaviour. A grid search shows a
 # diverging cell as n/a and goes on. Every run is well under a second.
 # Usage: bash tests/cli/nn_train_divergence.sh <build>/bin
-set -u
+source "$(dirname "$0")/../lib.bash"  # fail, run, key, num, ge, lt; AD_TMP
 BIN="${1:?usage: nn_train_divergence.sh <bin dir>}"
 BIN=$(cd "$BIN" && pwd) || { echo "FAIL: no directory $1"; exit 1; }
 TRAIN="$BIN/nn-train"
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 [ -x "$TRAIN" ] || { echo "FAIL: $TRAIN not found"; exit 1; }
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+TMP=$AD_TMP
 cd "$TMP"
 
-# run CMD...: sets OUT, ERR, RC, LAST (last line of stdout)
-run() {
-  OUT=$("$@" 2>"$TMP/err"); RC=$?
-  ERR=$(cat "$TMP/err")
-  LAST=$(printf '%s\n' "$OUT" | tail -n 1)
-}
-key() { printf '%s\n' "$LAST" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
-num() { printf '%s' "$1" | grep -Eq '^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$'; }
-lt() { num "$1" && awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; }
-ge() { num "$1" && awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
+# has TEXT STRING: TEXT contains STRING
 has() { printf '%s' "$1" | grep -qF -- "$2"; }
 
 # 1. The blow-up: lr 100, cross-entropy stays finite (loss ~37 at epoch 1, 16x chance).

@@ -1,12 +1,9 @@
 # Shared by the example tests (tests/examples/*.sh), sourced, not a test itself. Each test runs
 # one built example program with its real configuration and asserts the headline figures of its
 # last line (key=value pairs) and its exit code. Usage of a test: bash <test>.sh <build>/bin
-set -u
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.bash"  # fail, key, num; AD_TMP
 BIN="${1:?usage: $0 <bin dir>}"
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ERRFILE=$(mktemp)
-trap 'rm -f "$ERRFILE"' EXIT
+ERRFILE="$AD_TMP/err"
 
 # run_example NAME ARGS...: runs $BIN/NAME; sets OUT (stdout), ERR (stderr), RC, LAST (last line of
 # stdout) and SECS (wall time); prints the command, its stdout and its time.
@@ -31,10 +28,6 @@ run_example() {
   printf '%s\n' "$LAST" | grep -Eq '^([a-z_0-9]+=[^ ]+ )*[a-z_0-9]+=[^ ]+$' ||
     fail "$name $*: the last line is not key=value pairs: $LAST"
 }
-# key NAME: the value of NAME= in LAST (empty if absent)
-key() { printf '%s\n' "$LAST" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
-# num TEXT: TEXT is a number (an empty or missing figure is not: awk would read it as 0)
-num() { printf '%s' "$1" | grep -Eq '^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$'; }
 # at_least NAME MIN: the figure NAME of the last line is a number >= MIN
 at_least() {
   local v
