@@ -24,8 +24,10 @@ TEST_CASE("anomaly mode: a guard reaches the tapes inside fit and names the firs
   x(2, 1) = std::numeric_limits<double>::quiet_NaN();
   const ad::nn::FitOptions o{.epochs = 2, .batch_size = 4, .shuffle = false, .verbose = 0};
 
-  // Without the guard the NaN goes unnoticed: relu maps the NaN row to 0 and training runs on.
-  CHECK_NOTHROW(ad::nn::fit(net, opt, x, y, o));
+  // Without the guard the NaN propagates (relu(NaN) is NaN, as in PyTorch) up to the loss, where
+  // fit's divergence check stops, naming the epoch and batch but not the op.
+  const auto plain = message_of<ad::nn::DivergenceError>([&] { ad::nn::fit(net, opt, x, y, o); });
+  CHECK(plain.rfind("fit: the loss became nan at epoch 1, batch 1", 0) == 0);
 
   // With it, the first Linear's op (x W + b, one node) is named, with the entry (row 2 of 3 outputs).
   auto fresh = ad::nn::mlp<double>({2, 3, 2}, "relu", "softmax", 3);

@@ -332,11 +332,15 @@ TEST_CASE("kink conventions") {
   CHECK(ad::derivative(relu(z), z) == 0.0);
   Real a = tape.variable(1.0), b = tape.variable(1.0);
   auto [dmin_a, dmin_b] = ad::derivatives(min(a, b), ad::wrt(a, b));
-  CHECK(dmin_a == 1.0);  // ties: the first argument
-  CHECK(dmin_b == 0.0);
+  CHECK(dmin_a == 0.5);  // ties: half to each argument (as torch.minimum and jax)
+  CHECK(dmin_b == 0.5);
   auto [dmax_a, dmax_b] = ad::derivatives(max(b, a), ad::wrt(a, b));
-  CHECK(dmax_a == 0.0);
-  CHECK(dmax_b == 1.0);
+  CHECK(dmax_a == 0.5);
+  CHECK(dmax_b == 0.5);
+  Real c = tape.variable(2.0);
+  auto [dmax_c, dmax_a2] = ad::derivatives(max(c, a), ad::wrt(c, a));
+  CHECK(dmax_c == 1.0);
+  CHECK(dmax_a2 == 0.0);
   Real p = tape.variable(0.0), q = tape.variable(0.0);
   auto [dh_p, dh_q] = ad::derivatives(hypot(p, q), ad::wrt(p, q));
   CHECK(dh_p == 0.0);

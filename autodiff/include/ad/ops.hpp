@@ -6,10 +6,11 @@
 // Shapes are checked when an op is recorded: a mismatch throws ad::ShapeError naming the op and
 // both shapes.
 //
-// Axes may be negative (-1 is the last). Conventions at kinks follow PyTorch: relu'(0) = 0,
-// abs'(0) = 0, leaky_relu'(0) = slope; max along an axis sends the adjoint to the first maximum.
+// Axes may be negative (-1 is the last). Conventions at kinks and at NaN follow PyTorch (see
+// <ad/ops/rules.hpp>); max along an axis sends the adjoint to the first maximum.
 #pragma once
 
+#include <ad/ops/rules.hpp>
 #include <ad/tape.hpp>
 
 namespace ad {
@@ -18,35 +19,30 @@ namespace ad {
 template <class T>
 using Scalar = std::type_identity_t<T>;
 
-// ---- elementwise binary (broadcasting) -----------------------------------------------------
-template <class T> Var<T> add(const Var<T>& a, const Var<T>& b);
-template <class T> Var<T> sub(const Var<T>& a, const Var<T>& b);
-template <class T> Var<T> mul(const Var<T>& a, const Var<T>& b);
-template <class T> Var<T> div(const Var<T>& a, const Var<T>& b);
-/// Elementwise maximum / minimum (the adjoint goes to `a` at ties).
-template <class T> Var<T> maximum(const Var<T>& a, const Var<T>& b);
-template <class T> Var<T> minimum(const Var<T>& a, const Var<T>& b);
+// ---- elementwise (the rules of <ad/ops/rules.hpp>) --------------------------------------------
+// Binary ops broadcast. One function per rule: neg, exp, log, log2, log1p, expm1, sqrt, cbrt,
+// sin, cos, tan, asin, acos, atan, sinh, cosh, tanh, asinh, acosh, atanh, erf, sigmoid,
+// softplus, swish, abs, relu of one tensor; add, sub, mul, div, pow, atan2, max, min, hypot of
+// two. Values and derivatives (and their conventions at kinks and at NaN) are the rules'.
+#define AD_DECLARE_UNARY(Rule, name) template <class T> Var<T> name(const Var<T>& x);
+#define AD_DECLARE_BINARY(Rule, name) template <class T> Var<T> name(const Var<T>& a, const Var<T>& b);
+AD_OPERATOR_UNARY_RULES(AD_DECLARE_UNARY)
+AD_UNARY_RULES(AD_DECLARE_UNARY)
+AD_OPERATOR_BINARY_RULES(AD_DECLARE_BINARY)
+AD_BINARY_RULES(AD_DECLARE_BINARY)
+#undef AD_DECLARE_UNARY
+#undef AD_DECLARE_BINARY
 
-// ---- elementwise unary ---------------------------------------------------------------------
-template <class T> Var<T> neg(const Var<T>& x);
-template <class T> Var<T> exp(const Var<T>& x);
-template <class T> Var<T> log(const Var<T>& x);
-template <class T> Var<T> sqrt(const Var<T>& x);
+/// Elementwise maximum / minimum (torch.maximum): max(a, b) and min(a, b).
+template <class T> Var<T> maximum(const Var<T>& a, const Var<T>& b) { return max(a, b); }
+template <class T> Var<T> minimum(const Var<T>& a, const Var<T>& b) { return min(a, b); }
 /// x^p for a fixed number p.
 template <class T> Var<T> pow(const Var<T>& x, Scalar<T> p);
-template <class T> Var<T> abs(const Var<T>& x);
-template <class T> Var<T> tanh(const Var<T>& x);
-/// 1 / (1 + e^-x), computed without overflow for any x.
-template <class T> Var<T> sigmoid(const Var<T>& x);
-template <class T> Var<T> relu(const Var<T>& x);
 /// x for x > 0, slope * x otherwise.
 template <class T> Var<T> leaky_relu(const Var<T>& x, Scalar<T> slope = T(0.01));
 /// x for x > 0, alpha (e^x - 1) otherwise.
 template <class T> Var<T> elu(const Var<T>& x, Scalar<T> alpha = T(1));
-/// log(1 + e^x), computed without overflow for any x.
-template <class T> Var<T> softplus(const Var<T>& x);
-/// x * sigmoid(x), also called silu.
-template <class T> Var<T> swish(const Var<T>& x);
+/// x * sigmoid(x), also called swish.
 template <class T> Var<T> silu(const Var<T>& x) { return swish(x); }
 /// Clamps into [lo, hi]; the adjoint passes where lo <= x <= hi.
 template <class T> Var<T> clamp(const Var<T>& x, Scalar<T> lo, Scalar<T> hi);

@@ -50,7 +50,7 @@
 //
 // Conventions at kinks and edges (a derivative is chosen where the function has none):
 //   abs'(0) = 0, relu'(0) = 0 (relu(x) = max(x, 0));
-//   min(a, b), max(a, b): at a tie (a == b) the whole gradient goes to the FIRST argument;
+//   min(a, b), max(a, b): at a tie (a == b) each argument gets half the gradient;
 //   hypot(0, 0): both partials 0; pow(a, b) with a == 0: d/db = 0 (the limit of a^b log a);
 //   outside a domain (log(-1), sqrt(-1), asin(2)) the value is NaN, as in <cmath>, and so are
 //   the partials; nothing throws. A NaN input to min/max gives a NaN output.
@@ -69,6 +69,7 @@
 #pragma once
 
 #include <ad/error.hpp>
+#include <ad/ops/rules.hpp>
 
 #include <array>
 #include <bit>
@@ -93,13 +94,26 @@ class Real;
 
 namespace detail {
 
-/// Kinds of scalar op. Stored in the low 6 bits of the op byte; bit 6 marks a statement of
-/// more than one elementary op (whose kind is then the kind of its outermost op).
+/// Kinds of scalar op: `var` and one per rule of <ad/ops/rules.hpp>. Stored in the low 6 bits of
+/// the op byte; bit 6 marks a statement of more than one elementary op (whose kind is then the
+/// kind of its outermost op).
 enum class ScalarOp : std::uint8_t {
-  var, add, sub, mul, div, neg, pow, exp, log, log1p, expm1, sqrt, cbrt, sin, cos, tan,
-  asin, acos, atan, atan2, sinh, cosh, tanh, asinh, acosh, atanh, sigmoid, softplus, abs,
-  relu, min, max, hypot, erf, count_
+  var,
+#define AD_SCALAR_KIND(Rule, name) name,
+  AD_ALL_RULES(AD_SCALAR_KIND)
+#undef AD_SCALAR_KIND
+  count_
 };
+static_assert(static_cast<unsigned>(ScalarOp::count_) <= 64, "the op kind must fit in 6 bits");
+
+/// The kind of a rule.
+template <class Rule>
+inline constexpr ScalarOp scalar_kind = ScalarOp::count_;
+#define AD_SCALAR_KIND(Rule, name) \
+  template <>                      \
+  inline constexpr ScalarOp scalar_kind<rules::Rule> = ScalarOp::name;
+AD_ALL_RULES(AD_SCALAR_KIND)
+#undef AD_SCALAR_KIND
 
 /// The stored op byte: kind | compound << 6. An enum rather than a uint8_t so that stores to it
 /// cannot alias the tape's counters (char types alias everything, which would force reloads).
@@ -541,7 +555,7 @@ class RealUnaryExpr : public detail::ExprTag {
   static constexpr int leaves = A::leaves;
   static constexpr int positions = A::positions;
   static constexpr int ops = A::ops + 1;
-  static constexpr detail::ScalarOp kind = Op::kind;
+  static constexpr detail::ScalarOp kind = detail::scalar_kind<Op>;
   static constexpr bool elementary = detail::is_leaf<A>;
 
   /// The leaves (Reals, and constants as constant Reals) in order, and the expression rebuilt
@@ -562,7 +576,7 @@ class RealUnaryExpr : public detail::ExprTag {
   void push_partials(Sink& s, double m) const {
     if constexpr (!detail::constant_partials<Op>)
       if (m == 0.0) return;  // nothing reaches this branch (as a node with zero adjoint)
-    a_.push_partials(s, m * op_.partial(a_.value(), y_));
+    a_.push_partials(s, m * op_.d(a_.value(), y_));
   }
   /// As the root of a statement: pushes the operand's pairs with multiplier 1 and returns this
   /// op's own partial, to be applied to all of them at the end. The pairs below then do not wait
@@ -571,7 +585,7 @@ class RealUnaryExpr : public detail::ExprTag {
   template <class Sink>
   double push_partials_deferred(Sink& s) const {
     a_.push_partials(s, 1.0);
-    return op_.partial(a_.value(), y_);
+    return op_.d(a_.value(), y_);
   }
   /// The same op applied to a replacement operand with the same value (used when splitting).
   template <class A2>
@@ -603,7 +617,7 @@ class RealBinaryExpr : public detail::ExprTag {
   static constexpr int leaves = A::leaves + B::leaves;
   static constexpr int positions = A::positions + B::positions;
   static constexpr int ops = A::ops + B::ops + 1;
-  static constexpr detail::ScalarOp kind = Op::kind;
+  static constexpr detail::ScalarOp kind = detail::scalar_kind<Op>;
   static constexpr bool elementary = detail::is_leaf<A> && detail::is_leaf<B>;
 
   [[gnu::always_inline]] void collect(Real* out) const {
@@ -811,260 +825,9 @@ inline auto ScalarTape::materialize(const A& a) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The ops: each is the value and, next to it, its local partial derivative(s) with the rule as
-// a comment. Unary ops: value(a), partial(a, y) with y = value(a). Binary ops: value(a, b),
-// da(a, b, y), db(a, b, y).
+// The ops: the rules of <ad/ops/rules.hpp>, at V = double.
 
 namespace detail {
-
-// d(-a) = -da
-struct Neg {
-  static constexpr ScalarOp kind = ScalarOp::neg;
-  static constexpr bool constant_partials = true;
-  static double value(double a) { return -a; }
-  static double partial(double, double) { return -1.0; }
-};
-// d exp(a) = exp(a) da = y da
-struct Exp {
-  static constexpr ScalarOp kind = ScalarOp::exp;
-  static double value(double a) { return std::exp(a); }
-  static double partial(double, double y) { return y; }
-};
-// d log(a) = da / a
-struct Log {
-  static constexpr ScalarOp kind = ScalarOp::log;
-  static double value(double a) { return std::log(a); }
-  static double partial(double a, double) { return 1.0 / a; }
-};
-// d log1p(a) = da / (1 + a)
-struct Log1p {
-  static constexpr ScalarOp kind = ScalarOp::log1p;
-  static double value(double a) { return std::log1p(a); }
-  static double partial(double a, double) { return 1.0 / (1.0 + a); }
-};
-// d expm1(a) = exp(a) da = (y + 1) da
-struct Expm1 {
-  static constexpr ScalarOp kind = ScalarOp::expm1;
-  static double value(double a) { return std::expm1(a); }
-  static double partial(double, double y) { return y + 1.0; }
-};
-// d sqrt(a) = da / (2 sqrt(a)) = da / (2 y) = y (0.5 / a) da. The last form divides by a, not by
-// y, so the division runs alongside the square root instead of after it (one multiplication
-// after y instead of a division: about 10 cycles off the chain of every sqrt statement). Outside
-// [2^-1020, 2^1020] (0, subnormals, inf, negatives) 0.5 / y keeps the exact limits (+inf at 0).
-struct Sqrt {
-  static constexpr ScalarOp kind = ScalarOp::sqrt;
-  static double value(double a) { return std::sqrt(a); }
-  static double partial(double a, double y) {
-    if (a >= 0x1p-1020 && a <= 0x1p1020) [[likely]]
-      return y * (0.5 / a);
-    return 0.5 / y;
-  }
-};
-// d cbrt(a) = da / (3 cbrt(a)^2) = da / (3 y^2)
-struct Cbrt {
-  static constexpr ScalarOp kind = ScalarOp::cbrt;
-  static double value(double a) { return std::cbrt(a); }
-  static double partial(double, double y) { return 1.0 / (3.0 * y * y); }
-};
-// d sin(a) = cos(a) da
-struct Sin {
-  static constexpr ScalarOp kind = ScalarOp::sin;
-  static double value(double a) { return std::sin(a); }
-  static double partial(double a, double) { return std::cos(a); }
-};
-// d cos(a) = -sin(a) da
-struct Cos {
-  static constexpr ScalarOp kind = ScalarOp::cos;
-  static double value(double a) { return std::cos(a); }
-  static double partial(double a, double) { return -std::sin(a); }
-};
-// d tan(a) = (1 + tan(a)^2) da = (1 + y^2) da
-struct Tan {
-  static constexpr ScalarOp kind = ScalarOp::tan;
-  static double value(double a) { return std::tan(a); }
-  static double partial(double, double y) { return 1.0 + y * y; }
-};
-// d asin(a) = da / sqrt(1 - a^2)
-struct Asin {
-  static constexpr ScalarOp kind = ScalarOp::asin;
-  static double value(double a) { return std::asin(a); }
-  static double partial(double a, double) { return 1.0 / std::sqrt(1.0 - a * a); }
-};
-// d acos(a) = -da / sqrt(1 - a^2)
-struct Acos {
-  static constexpr ScalarOp kind = ScalarOp::acos;
-  static double value(double a) { return std::acos(a); }
-  static double partial(double a, double) { return -1.0 / std::sqrt(1.0 - a * a); }
-};
-// d atan(a) = da / (1 + a^2)
-struct Atan {
-  static constexpr ScalarOp kind = ScalarOp::atan;
-  static double value(double a) { return std::atan(a); }
-  static double partial(double a, double) { return 1.0 / (1.0 + a * a); }
-};
-// d sinh(a) = cosh(a) da
-struct Sinh {
-  static constexpr ScalarOp kind = ScalarOp::sinh;
-  static double value(double a) { return std::sinh(a); }
-  static double partial(double a, double) { return std::cosh(a); }
-};
-// d cosh(a) = sinh(a) da
-struct Cosh {
-  static constexpr ScalarOp kind = ScalarOp::cosh;
-  static double value(double a) { return std::cosh(a); }
-  static double partial(double a, double) { return std::sinh(a); }
-};
-// d tanh(a) = (1 - y^2) da
-struct Tanh {
-  static constexpr ScalarOp kind = ScalarOp::tanh;
-  static double value(double a) { return std::tanh(a); }
-  static double partial(double, double y) { return 1.0 - y * y; }
-};
-// d asinh(a) = da / sqrt(a^2 + 1)
-struct Asinh {
-  static constexpr ScalarOp kind = ScalarOp::asinh;
-  static double value(double a) { return std::asinh(a); }
-  static double partial(double a, double) { return 1.0 / std::hypot(a, 1.0); }
-};
-// d acosh(a) = da / (sqrt(a - 1) sqrt(a + 1))        (a > 1)
-struct Acosh {
-  static constexpr ScalarOp kind = ScalarOp::acosh;
-  static double value(double a) { return std::acosh(a); }
-  static double partial(double a, double) {
-    return 1.0 / (std::sqrt(a - 1.0) * std::sqrt(a + 1.0));
-  }
-};
-// d atanh(a) = da / (1 - a^2)                         (|a| < 1)
-struct Atanh {
-  static constexpr ScalarOp kind = ScalarOp::atanh;
-  static double value(double a) { return std::atanh(a); }
-  static double partial(double a, double) { return 1.0 / ((1.0 - a) * (1.0 + a)); }
-};
-// sigmoid(a) = 1 / (1 + exp(-a)), computed without overflow on either side.
-// d sigmoid(a) = y (1 - y) da
-struct Sigmoid {
-  static constexpr ScalarOp kind = ScalarOp::sigmoid;
-  static double value(double a) {
-    if (a >= 0) return 1.0 / (1.0 + std::exp(-a));
-    const double e = std::exp(a);
-    return e / (1.0 + e);
-  }
-  static double partial(double, double y) { return y * (1.0 - y); }
-};
-// softplus(a) = log(1 + exp(a)) = max(a, 0) + log1p(exp(-|a|))  (no overflow, no cancellation)
-// d softplus(a) = sigmoid(a) da   (from the same exp(-|a|), kept from the value)
-struct Softplus {
-  static constexpr ScalarOp kind = ScalarOp::softplus;
-  double e = 0.0;  // exp(-|a|)
-  double value(double a) {
-    e = std::exp(-std::fabs(a));
-    return (a > 0 ? a : 0.0) + std::log1p(e);
-  }
-  double partial(double a, double) const { return a >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e); }
-};
-// d |a| = sign(a) da, with abs'(0) = 0
-struct Abs {
-  static constexpr ScalarOp kind = ScalarOp::abs;
-  static double value(double a) { return std::fabs(a); }
-  static double partial(double a, double) { return a > 0 ? 1.0 : (a < 0 ? -1.0 : (a == 0 ? 0.0 : a)); }
-};
-// relu(a) = max(a, 0); d relu(a) = [a > 0] da, with relu'(0) = 0
-struct Relu {
-  static constexpr ScalarOp kind = ScalarOp::relu;
-  static double value(double a) { return a > 0 ? a : (a <= 0 ? 0.0 : a); }
-  static double partial(double a, double) { return a > 0 ? 1.0 : (a <= 0 ? 0.0 : a); }
-};
-// d erf(a) = 2 / sqrt(pi) exp(-a^2) da
-struct Erf {
-  static constexpr ScalarOp kind = ScalarOp::erf;
-  static double value(double a) { return std::erf(a); }
-  static double partial(double a, double) { return 1.1283791670955126 * std::exp(-a * a); }
-};
-
-// d(a + b) = da + db
-struct Add {
-  static constexpr ScalarOp kind = ScalarOp::add;
-  static constexpr bool constant_partials = true;
-  static double value(double a, double b) { return a + b; }
-  static double da(double, double, double) { return 1.0; }
-  static double db(double, double, double) { return 1.0; }
-};
-// d(a - b) = da - db
-struct Sub {
-  static constexpr ScalarOp kind = ScalarOp::sub;
-  static constexpr bool constant_partials = true;
-  static double value(double a, double b) { return a - b; }
-  static double da(double, double, double) { return 1.0; }
-  static double db(double, double, double) { return -1.0; }
-};
-// d(a b) = b da + a db
-struct Mul {
-  static constexpr ScalarOp kind = ScalarOp::mul;
-  static double value(double a, double b) { return a * b; }
-  static double da(double, double b, double) { return b; }
-  static double db(double a, double, double) { return a; }
-};
-// d(a / b) = da / b - (a / b^2) db = (da - y db) / b
-struct Div {
-  static constexpr ScalarOp kind = ScalarOp::div;
-  static double value(double a, double b) { return a / b; }
-  static double da(double, double b, double) { return 1.0 / b; }
-  static double db(double, double b, double y) { return -y / b; }
-};
-// d a^b = b a^(b-1) da + a^b log(a) db;  d/db is taken as 0 where a^b == 0 (a == 0).
-// b == 2 (the common square) is computed as a * a, exactly.
-struct Pow {
-  static constexpr ScalarOp kind = ScalarOp::pow;
-  static double value(double a, double b) { return b == 2.0 ? a * a : std::pow(a, b); }
-  static double da(double a, double b, double) {
-    return b == 2.0 ? 2.0 * a : (b == 0.0 ? 0.0 : b * std::pow(a, b - 1.0));
-  }
-  static double db(double a, double, double y) { return y == 0.0 ? 0.0 : y * std::log(a); }
-};
-// d atan2(a, b) = (b da - a db) / (a^2 + b^2)      (a is the "y" argument, b the "x")
-struct Atan2 {
-  static constexpr ScalarOp kind = ScalarOp::atan2;
-  static double value(double a, double b) { return std::atan2(a, b); }
-  static double da(double a, double b, double) { return b / (a * a + b * b); }
-  static double db(double a, double b, double) { return -a / (a * a + b * b); }
-};
-// d min(a, b) = da if a <= b else db   (a tie sends the gradient to the first argument; NaN in,
-// NaN out, partials NaN)
-struct Min {
-  static constexpr ScalarOp kind = ScalarOp::min;
-  static double value(double a, double b) {
-    if (std::isnan(a) || std::isnan(b)) return a + b;
-    return a <= b ? a : b;
-  }
-  static double da(double a, double b, double y) {
-    return std::isnan(y) ? y : (a <= b ? 1.0 : 0.0);
-  }
-  static double db(double a, double b, double y) {
-    return std::isnan(y) ? y : (a <= b ? 0.0 : 1.0);
-  }
-};
-// d max(a, b) = da if a >= b else db   (a tie sends the gradient to the first argument)
-struct Max {
-  static constexpr ScalarOp kind = ScalarOp::max;
-  static double value(double a, double b) {
-    if (std::isnan(a) || std::isnan(b)) return a + b;
-    return a >= b ? a : b;
-  }
-  static double da(double a, double b, double y) {
-    return std::isnan(y) ? y : (a >= b ? 1.0 : 0.0);
-  }
-  static double db(double a, double b, double y) {
-    return std::isnan(y) ? y : (a >= b ? 0.0 : 1.0);
-  }
-};
-// d hypot(a, b) = (a da + b db) / y, with both partials 0 at (0, 0)
-struct Hypot {
-  static constexpr ScalarOp kind = ScalarOp::hypot;
-  static double value(double a, double b) { return std::hypot(a, b); }
-  static double da(double a, double, double y) { return y > 0 ? a / y : 0.0; }
-  static double db(double, double b, double y) { return y > 0 ? b / y : 0.0; }
-};
 
 template <class Op, class A>
 inline auto unary(const A& a) {
@@ -1113,10 +876,9 @@ class Dual {
 
   /// op(a): the value y = Op::value(a) and partials Op::partial(a, y) * da.
   template <class Op>
-  static Dual unary(const Dual& a) noexcept {
-    Op op{};
+  static Dual unary(const Dual& a, Op op = {}) noexcept {
     Dual r(op.value(a.v_));
-    const double p = op.partial(a.v_, r.v_);
+    const double p = op.d(a.v_, r.v_);
     for (std::size_t j = 0; j < N; ++j) r.d_[j] = scaled(p, a.d_[j]);
     return r;
   }
@@ -1139,10 +901,10 @@ class Dual {
     return r;
   }
 
-  Dual& operator+=(const Dual& b) noexcept { return *this = binary<detail::Add>(*this, b); }
-  Dual& operator-=(const Dual& b) noexcept { return *this = binary<detail::Sub>(*this, b); }
-  Dual& operator*=(const Dual& b) noexcept { return *this = binary<detail::Mul>(*this, b); }
-  Dual& operator/=(const Dual& b) noexcept { return *this = binary<detail::Div>(*this, b); }
+  Dual& operator+=(const Dual& b) noexcept { return *this = binary<rules::Add>(*this, b); }
+  Dual& operator-=(const Dual& b) noexcept { return *this = binary<rules::Sub>(*this, b); }
+  Dual& operator*=(const Dual& b) noexcept { return *this = binary<rules::Mul>(*this, b); }
+  Dual& operator/=(const Dual& b) noexcept { return *this = binary<rules::Div>(*this, b); }
 
  private:
   static double val(double x) noexcept { return x; }
@@ -1170,39 +932,39 @@ inline double value(const Dual<N>& a) {
 // operand of a binary op may be a Real, an expression, or a plain number. The same names on
 // ad::Dual carry the value and partials forward.
 
-#define AD_SCALAR_UNARY(name, Op)                                  \
+#define AD_SCALAR_UNARY(Op, name)                                  \
   template <RealExpr A>                                            \
   inline auto name(const A& a) {                                   \
-    return detail::unary<detail::Op>(a);                           \
+    return detail::unary<rules::Op>(a);                           \
   }                                                                \
   template <std::size_t N>                                         \
   inline Dual<N> name(const Dual<N>& a) {                          \
-    return Dual<N>::template unary<detail::Op>(a);                 \
+    return Dual<N>::template unary<rules::Op>(a);                 \
   }
-#define AD_SCALAR_BINARY(name, Op)                                 \
+#define AD_SCALAR_BINARY(Op, name)                                 \
   template <RealExpr A, RealExpr B>                                \
   inline auto name(const A& a, const B& b) {                       \
-    return detail::binary<detail::Op>(a, b);                       \
+    return detail::binary<rules::Op>(a, b);                       \
   }                                                                \
   template <RealExpr A>                                            \
   inline auto name(const A& a, double b) {                         \
-    return detail::binary<detail::Op>(a, b);                       \
+    return detail::binary<rules::Op>(a, b);                       \
   }                                                                \
   template <RealExpr B>                                            \
   inline auto name(double a, const B& b) {                         \
-    return detail::binary<detail::Op>(a, b);                       \
+    return detail::binary<rules::Op>(a, b);                       \
   }                                                                \
   template <std::size_t N>                                         \
   inline Dual<N> name(const Dual<N>& a, const Dual<N>& b) {        \
-    return Dual<N>::template binary<detail::Op>(a, b);             \
+    return Dual<N>::template binary<rules::Op>(a, b);             \
   }                                                                \
   template <std::size_t N>                                         \
   inline Dual<N> name(const Dual<N>& a, double b) {                \
-    return Dual<N>::template binary<detail::Op>(a, b);             \
+    return Dual<N>::template binary<rules::Op>(a, b);             \
   }                                                                \
   template <std::size_t N>                                         \
   inline Dual<N> name(double a, const Dual<N>& b) {                \
-    return Dual<N>::template binary<detail::Op>(a, b);             \
+    return Dual<N>::template binary<rules::Op>(a, b);             \
   }
 
 template <RealExpr A>
@@ -1213,40 +975,41 @@ template <std::size_t N>
 inline Dual<N> operator+(const Dual<N>& a) {
   return a;
 }
-AD_SCALAR_UNARY(operator-, Neg)
-AD_SCALAR_BINARY(operator+, Add)
-AD_SCALAR_BINARY(operator-, Sub)
-AD_SCALAR_BINARY(operator*, Mul)
-AD_SCALAR_BINARY(operator/, Div)
+AD_SCALAR_UNARY(Neg, operator-)
+AD_SCALAR_BINARY(Add, operator+)
+AD_SCALAR_BINARY(Sub, operator-)
+AD_SCALAR_BINARY(Mul, operator*)
+AD_SCALAR_BINARY(Div, operator/)
+AD_UNARY_RULES(AD_SCALAR_UNARY)
+AD_BINARY_RULES(AD_SCALAR_BINARY)
 
-AD_SCALAR_UNARY(exp, Exp)
-AD_SCALAR_UNARY(log, Log)
-AD_SCALAR_UNARY(log1p, Log1p)
-AD_SCALAR_UNARY(expm1, Expm1)
-AD_SCALAR_UNARY(sqrt, Sqrt)
-AD_SCALAR_UNARY(cbrt, Cbrt)
-AD_SCALAR_UNARY(sin, Sin)
-AD_SCALAR_UNARY(cos, Cos)
-AD_SCALAR_UNARY(tan, Tan)
-AD_SCALAR_UNARY(asin, Asin)
-AD_SCALAR_UNARY(acos, Acos)
-AD_SCALAR_UNARY(atan, Atan)
-AD_SCALAR_UNARY(sinh, Sinh)
-AD_SCALAR_UNARY(cosh, Cosh)
-AD_SCALAR_UNARY(tanh, Tanh)
-AD_SCALAR_UNARY(asinh, Asinh)
-AD_SCALAR_UNARY(acosh, Acosh)
-AD_SCALAR_UNARY(atanh, Atanh)
-AD_SCALAR_UNARY(sigmoid, Sigmoid)
-AD_SCALAR_UNARY(softplus, Softplus)
-AD_SCALAR_UNARY(abs, Abs)
-AD_SCALAR_UNARY(relu, Relu)
-AD_SCALAR_UNARY(erf, Erf)
-AD_SCALAR_BINARY(pow, Pow)
-AD_SCALAR_BINARY(atan2, Atan2)
-AD_SCALAR_BINARY(min, Min)
-AD_SCALAR_BINARY(max, Max)
-AD_SCALAR_BINARY(hypot, Hypot)
+/// x for x > 0, slope * x otherwise.
+template <RealExpr A>
+inline auto leaky_relu(const A& a, double slope = 0.01) {
+  return RealUnaryExpr<rules::LeakyRelu, A>(a, rules::LeakyRelu{slope});
+}
+template <std::size_t N>
+inline Dual<N> leaky_relu(const Dual<N>& a, double slope = 0.01) {
+  return Dual<N>::unary(a, rules::LeakyRelu{slope});
+}
+/// x for x > 0, alpha (e^x - 1) otherwise.
+template <RealExpr A>
+inline auto elu(const A& a, double alpha = 1.0) {
+  return RealUnaryExpr<rules::Elu, A>(a, rules::Elu{alpha});
+}
+template <std::size_t N>
+inline Dual<N> elu(const Dual<N>& a, double alpha = 1.0) {
+  return Dual<N>::unary(a, rules::Elu{alpha});
+}
+/// x clamped into [lo, hi] (lo <= hi).
+template <RealExpr A>
+inline auto clamp(const A& a, double lo, double hi) {
+  return RealUnaryExpr<rules::Clamp, A>(a, rules::Clamp{lo, hi});
+}
+template <std::size_t N>
+inline Dual<N> clamp(const Dual<N>& a, double lo, double hi) {
+  return Dual<N>::unary(a, rules::Clamp{lo, hi});
+}
 
 #undef AD_SCALAR_UNARY
 #undef AD_SCALAR_BINARY

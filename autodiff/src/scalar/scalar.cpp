@@ -14,10 +14,11 @@ namespace detail {
 
 const char* scalar_op_name(ScalarOp op) noexcept {
   static constexpr const char* names[] = {
-      "var",  "add",  "sub",   "mul",   "div",   "neg",     "pow",      "exp",  "log",
-      "log1p", "expm1", "sqrt", "cbrt", "sin",  "cos",     "tan",      "asin", "acos",
-      "atan", "atan2", "sinh", "cosh",  "tanh",  "asinh",   "acosh",    "atanh", "sigmoid",
-      "softplus", "abs", "relu", "min", "max", "hypot", "erf"};
+      "var",
+#define AD_SCALAR_NAME(Rule, fn) rules::Rule::name,
+      AD_ALL_RULES(AD_SCALAR_NAME)
+#undef AD_SCALAR_NAME
+  };
   static_assert(sizeof(names) / sizeof(names[0]) == static_cast<std::size_t>(ScalarOp::count_));
   const auto i = static_cast<std::size_t>(op);
   return i < static_cast<std::size_t>(ScalarOp::count_) ? names[i] : "?";

@@ -18,36 +18,14 @@ struct Function {
   Real (*apply)(const Real&, const Real&);
 };
 
-// One row per function: name, argument count, how to apply it to Reals.
+// The functions: one per function rule of <ad/ops/rules.hpp> (name, argument count, how to apply
+// it to Reals).
 const Function functions[] = {
-    {"exp", 1, [](const Real& a, const Real&) -> Real { return exp(a); }},
-    {"log", 1, [](const Real& a, const Real&) -> Real { return log(a); }},
-    {"log1p", 1, [](const Real& a, const Real&) -> Real { return log1p(a); }},
-    {"expm1", 1, [](const Real& a, const Real&) -> Real { return expm1(a); }},
-    {"sqrt", 1, [](const Real& a, const Real&) -> Real { return sqrt(a); }},
-    {"cbrt", 1, [](const Real& a, const Real&) -> Real { return cbrt(a); }},
-    {"sin", 1, [](const Real& a, const Real&) -> Real { return sin(a); }},
-    {"cos", 1, [](const Real& a, const Real&) -> Real { return cos(a); }},
-    {"tan", 1, [](const Real& a, const Real&) -> Real { return tan(a); }},
-    {"asin", 1, [](const Real& a, const Real&) -> Real { return asin(a); }},
-    {"acos", 1, [](const Real& a, const Real&) -> Real { return acos(a); }},
-    {"atan", 1, [](const Real& a, const Real&) -> Real { return atan(a); }},
-    {"sinh", 1, [](const Real& a, const Real&) -> Real { return sinh(a); }},
-    {"cosh", 1, [](const Real& a, const Real&) -> Real { return cosh(a); }},
-    {"tanh", 1, [](const Real& a, const Real&) -> Real { return tanh(a); }},
-    {"asinh", 1, [](const Real& a, const Real&) -> Real { return asinh(a); }},
-    {"acosh", 1, [](const Real& a, const Real&) -> Real { return acosh(a); }},
-    {"atanh", 1, [](const Real& a, const Real&) -> Real { return atanh(a); }},
-    {"sigmoid", 1, [](const Real& a, const Real&) -> Real { return sigmoid(a); }},
-    {"softplus", 1, [](const Real& a, const Real&) -> Real { return softplus(a); }},
-    {"abs", 1, [](const Real& a, const Real&) -> Real { return abs(a); }},
-    {"relu", 1, [](const Real& a, const Real&) -> Real { return relu(a); }},
-    {"erf", 1, [](const Real& a, const Real&) -> Real { return erf(a); }},
-    {"pow", 2, [](const Real& a, const Real& b) -> Real { return pow(a, b); }},
-    {"atan2", 2, [](const Real& a, const Real& b) -> Real { return atan2(a, b); }},
-    {"min", 2, [](const Real& a, const Real& b) -> Real { return min(a, b); }},
-    {"max", 2, [](const Real& a, const Real& b) -> Real { return max(a, b); }},
-    {"hypot", 2, [](const Real& a, const Real& b) -> Real { return hypot(a, b); }},
+#define AD_PARSER_UNARY(Rule, name) {#name, 1, [](const Real& a, const Real&) -> Real { return name(a); }},
+#define AD_PARSER_BINARY(Rule, name) {#name, 2, [](const Real& a, const Real& b) -> Real { return name(a, b); }},
+    AD_UNARY_RULES(AD_PARSER_UNARY) AD_BINARY_RULES(AD_PARSER_BINARY)
+#undef AD_PARSER_UNARY
+#undef AD_PARSER_BINARY
 };
 constexpr std::size_t function_count = sizeof(functions) / sizeof(functions[0]);
 

@@ -1,7 +1,7 @@
 // The tape: recording, the reverse sweep, clearing with memory reuse.
 #include <ad/tape.hpp>
 
-#include "kernels.hpp"
+#include "ops/kernels.hpp"
 
 #include <fmt/format.h>
 
@@ -109,6 +109,7 @@ detail::Node<T>& Tape<T>::push(const char* op) {
   n.flag = false;
   n.alpha = 0;
   n.beta = 0;
+  n.rule_params[0] = n.rule_params[1] = 0;
   n.external = nullptr;
   n.sink = nullptr;
   return n;

@@ -2,7 +2,7 @@
 // sees its input as (outer, n, inner) and works along n.
 #include <ad/ops.hpp>
 
-#include "kernels.hpp"
+#include "ops/kernels.hpp"
 
 #include <cmath>
 #include <limits>

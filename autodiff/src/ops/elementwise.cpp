@@ -4,7 +4,7 @@
 // summed for an input with a single entry.
 #include <ad/elementwise.hpp>
 
-#include "kernels.hpp"
+#include "ops/kernels.hpp"
 
 #include <algorithm>
 #include <array>

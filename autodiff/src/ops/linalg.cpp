@@ -2,7 +2,7 @@
 // transpose, reshape, slice and detach.
 #include <ad/ops.hpp>
 
-#include "kernels.hpp"
+#include "ops/kernels.hpp"
 
 #include <cblas.h>
 
