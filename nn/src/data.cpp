@@ -315,13 +315,20 @@ void check_fitted(const char* who, const xt::xarray<double>& stat, const xt::xar
                                  who, shape_text(x), shape_text(stat)));
 }
 
+/// out[i, j] = f(x[i, j], a[j], b[j]); out has x's shape and may be x itself (in place).
+template <class F>
+void apply_columns_into(const xt::xarray<double>& x, const xt::xarray<double>& a, const xt::xarray<double>& b,
+                        F f, xt::xarray<double>& out) {
+  const std::size_t w = a.size(), n = row_count(x);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < w; ++j) out.data()[i * w + j] = f(x.data()[i * w + j], a.data()[j], b.data()[j]);
+}
+
 template <class F>
 xt::xarray<double> apply_columns(const xt::xarray<double>& x, const xt::xarray<double>& a,
                                  const xt::xarray<double>& b, F f) {
   xt::xarray<double> out = xt::xarray<double>::from_shape(x.shape());
-  const std::size_t w = a.size(), n = row_count(x);
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t j = 0; j < w; ++j) out.data()[i * w + j] = f(x.data()[i * w + j], a.data()[j], b.data()[j]);
+  apply_columns_into(x, a, b, f, out);
   return out;
 }
 
@@ -821,6 +828,13 @@ xt::xarray<double> StandardScaler::fit_transform(const xt::xarray<double>& x) {
   return transform(x);
 }
 
+void StandardScaler::transform_in_place(xt::xarray<double>& x) const {
+  if (mean.size() == 0 || mean.dimension() == 0)
+    throw ValueError("StandardScaler::transform_in_place: call fit (on the training data) first");
+  check_fitted("StandardScaler::transform_in_place", mean, x);
+  apply_columns_into(x, mean, scale, [](double v, double m, double s) { return (v - m) / s; }, x);
+}
+
 xt::xarray<double> StandardScaler::inverse_transform(const xt::xarray<double>& x) const {
   if (mean.size() == 0 || mean.dimension() == 0)
     throw ValueError("StandardScaler::inverse_transform: call fit (on the training data) first");
@@ -857,11 +871,53 @@ xt::xarray<double> MinMaxScaler::fit_transform(const xt::xarray<double>& x) {
   return transform(x);
 }
 
+void MinMaxScaler::transform_in_place(xt::xarray<double>& x) const {
+  if (min.size() == 0 || min.dimension() == 0)
+    throw ValueError("MinMaxScaler::transform_in_place: call fit (on the training data) first");
+  check_fitted("MinMaxScaler::transform_in_place", min, x);
+  apply_columns_into(x, min, range, [](double v, double lo, double r) { return (v - lo) / r; }, x);
+}
+
 xt::xarray<double> MinMaxScaler::inverse_transform(const xt::xarray<double>& x) const {
   if (min.size() == 0 || min.dimension() == 0)
     throw ValueError("MinMaxScaler::inverse_transform: call fit (on the training data) first");
   check_fitted("MinMaxScaler::inverse_transform", min, x);
   return apply_columns(x, min, range, [](double v, double lo, double r) { return v * r + lo; });
+}
+
+void MaxScaler::fit(const xt::xarray<double>& x) {
+  check_fit_input("MaxScaler::fit", x);
+  double m = 0;
+  for (double v : x) m = std::max(m, std::abs(v));
+  divisor = m > 0 ? m : 1.0;
+}
+
+namespace {
+void check_max_fitted(const char* who, double divisor, const xt::xarray<double>& x) {
+  if (!(divisor > 0)) throw ValueError(fmt::format("{}: call fit (on the training data) first", who));
+  if (x.dimension() == 0)
+    throw ShapeError(fmt::format("{}: expected (n, features) data, got a 0-d array", who));
+}
+}  // namespace
+
+xt::xarray<double> MaxScaler::transform(const xt::xarray<double>& x) const {
+  check_max_fitted("MaxScaler::transform", divisor, x);
+  return x / divisor;
+}
+
+xt::xarray<double> MaxScaler::fit_transform(const xt::xarray<double>& x) {
+  fit(x);
+  return transform(x);
+}
+
+xt::xarray<double> MaxScaler::inverse_transform(const xt::xarray<double>& x) const {
+  check_max_fitted("MaxScaler::inverse_transform", divisor, x);
+  return x * divisor;
+}
+
+void MaxScaler::transform_in_place(xt::xarray<double>& x) const {
+  check_max_fitted("MaxScaler::transform_in_place", divisor, x);
+  for (double& v : x) v /= divisor;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -136,48 +136,63 @@ inline ad::nn::Dataset load_data(const std::string& spec, const std::string& lab
   return ad::nn::load_csv(spec, o);
 }
 
-/// Input scaling fitted on the training part: none, standard (z-scores), minmax (to [0, 1]) or
-/// max (divide by the largest absolute training value: 16 for digits, 255 for Fashion-MNIST).
+/// Input scaling fitted on the training part, by the library's scalers (ad/nn/data.hpp): none,
+/// standard (StandardScaler, z-scores), minmax (MinMaxScaler, to [0, 1]) or max (MaxScaler:
+/// divide by the largest absolute training value, 16 for digits, 255 for Fashion-MNIST).
 struct Scaling {
   std::string kind = "none";
-  std::vector<double> a, b;  // standard: mean, scale; minmax: min, range; max: {max}
+  ad::nn::StandardScaler standard;
+  ad::nn::MinMaxScaler minmax;
+  ad::nn::MaxScaler max;
 
   static std::vector<std::string> kinds() { return {"auto", "none", "standard", "minmax", "max"}; }
 
   void fit(const xt::xarray<double>& x) {
-    a.clear();
-    b.clear();
-    if (kind == "standard") {
-      ad::nn::StandardScaler s;
-      s.fit(x);
-      a.assign(s.mean.begin(), s.mean.end());
-      b.assign(s.scale.begin(), s.scale.end());
-    } else if (kind == "minmax") {
-      ad::nn::MinMaxScaler s;
-      s.fit(x);
-      a.assign(s.min.begin(), s.min.end());
-      b.assign(s.range.begin(), s.range.end());
-    } else if (kind == "max") {
-      double m = 0;
-      for (double v : x) m = std::max(m, std::abs(v));
-      a = {m > 0 ? m : 1.0};
-    }
+    if (kind == "standard") standard.fit(x);
+    else if (kind == "minmax") minmax.fit(x);
+    else if (kind == "max") max.fit(x);
   }
+  /// In place: the training set of Fashion-MNIST is 376 MB of doubles.
   void apply(xt::xarray<double>& x) const {
     if (kind == "none" || x.size() == 0) return;
-    const std::size_t f = x.shape()[1];
-    if (kind == "max") {
-      for (auto& v : x) v /= a[0];
-      return;
+    if (kind == "standard") standard.transform_in_place(x);
+    else if (kind == "minmax") minmax.transform_in_place(x);
+    else max.transform_in_place(x);
+  }
+
+  // The statistics as the .meta file stores them: "scaling KIND N a_1..a_N b_1..b_N", where a
+  // and b are standard: means and scales; minmax: minimums and ranges; max: {divisor} and no b;
+  // none: nothing.
+  std::vector<double> a() const {
+    if (kind == "standard") return {standard.mean.begin(), standard.mean.end()};
+    if (kind == "minmax") return {minmax.min.begin(), minmax.min.end()};
+    if (kind == "max") return {max.divisor};
+    return {};
+  }
+  std::vector<double> b() const {
+    if (kind == "standard") return {standard.scale.begin(), standard.scale.end()};
+    if (kind == "minmax") return {minmax.range.begin(), minmax.range.end()};
+    return {};
+  }
+  /// The scaler of kind k with the statistics read from a .meta file; false if they do not fit
+  /// the kind (an unknown kind, no statistics, a divisor <= 0).
+  bool set(const std::string& k, const std::vector<double>& av, const std::vector<double>& bv) {
+    kind = k;
+    auto column = [](const std::vector<double>& v) {
+      xt::xarray<double> c = xt::xarray<double>::from_shape({v.size()});
+      std::copy(v.begin(), v.end(), c.begin());
+      return c;
+    };
+    if (k == "none") return true;
+    if (k == "max") {  // (numbers after the divisor, which no writer puts there, are ignored)
+      if (av.size() != 1 || !(av[0] > 0)) return false;
+      max.divisor = av[0];
+      return true;
     }
-    if (a.size() != f)
-      throw ad::ShapeError(fmt::format("scaling: fitted on {} features, the data has {}", a.size(), f));
-    double* d = x.data();
-    for (std::size_t i = 0; i < x.shape()[0]; ++i)
-      for (std::size_t j = 0; j < f; ++j) {
-        double& v = d[i * f + j];
-        v = (v - a[j]) / b[j];
-      }
+    if ((k != "standard" && k != "minmax") || av.empty() || bv.size() != av.size()) return false;
+    if (k == "standard") standard.mean = column(av), standard.scale = column(bv);
+    else minmax.min = column(av), minmax.range = column(bv);
+    return true;
   }
 };
 
@@ -207,10 +222,11 @@ struct Meta {
   void save(const std::string& path) const {
     std::string s = "ad-nn-meta 1\n";
     s += fmt::format("task {}\nloss {}\ndtype {}\nfeatures {}\noutputs {}\n", task, loss, dtype, features, outputs);
-    s += fmt::format("scaling {} {}", scaling.kind, scaling.a.size());
+    const std::vector<double> a = scaling.a(), b = scaling.b();
+    s += fmt::format("scaling {} {}", scaling.kind, a.size());
     // fmt rather than `" " + hex(v)`: g++ 12 draws a false -Wrestrict from that operator+.
-    for (double v : scaling.a) s += fmt::format(" {}", hex(v));
-    for (double v : scaling.b) s += fmt::format(" {}", hex(v));
+    for (double v : a) s += fmt::format(" {}", hex(v));
+    for (double v : b) s += fmt::format(" {}", hex(v));
     s += fmt::format("\nclasses {}\n", class_names.size());
     for (const auto& c : class_names) s += fmt::format("class {}\n", c);
     s += fmt::format("data {}\nlabel_column {}\ntest_fraction {}\nseed {}\nstratify {}\nend\n", data,
@@ -267,12 +283,16 @@ struct Meta {
       } else if (key == "scaling") {
         std::string kind, count, v;
         ls >> kind >> count;
-        m.scaling.kind = kind;
         const std::size_t n = static_cast<std::size_t>(number(count));
-        for (std::size_t i = 0; i < n && ls >> v; ++i) m.scaling.a.push_back(number(v));
-        while (ls >> v) m.scaling.b.push_back(number(v));
-        if (m.scaling.a.size() != n || (kind != "max" && kind != "none" && m.scaling.b.size() != n))
+        std::vector<double> a, b;
+        for (std::size_t i = 0; i < n && ls >> v; ++i) a.push_back(number(v));
+        while (ls >> v) b.push_back(number(v));
+        if (a.size() != n || (kind != "max" && kind != "none" && b.size() != n))
           throw fail("the scaling statistics are incomplete");
+        if (!m.scaling.set(kind, a, b))
+          throw fail(fmt::format("scaling '{}' with {} statistics: expected none 0, max 1 (a positive divisor), "
+                                 "or standard / minmax with N means / minimums then N scales / ranges",
+                                 kind, n));
       } else if (key == "classes") {
       } else if (key == "class") {
         m.class_names.push_back(rest);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CLI tests of nn-train and nn-predict: help, usage errors (exit 2, naming the valid choices),
 # bad files (exit 1, naming the file), XOR learned, key=value last line, save -> nn-predict round
-# trip (same accuracy), CSV classification and regression, grid search heatmap, history files.
+# trip (same accuracy), CSV classification and regression, grid search heatmap, history files,
+# the scaling statistics in the .meta file.
 # Usage: bash tests/cli/nn_train.sh <build>/bin        Every run is a few seconds at most.
 source "$(dirname "$0")/../lib.bash"  # fail, run, key, num, ge, lt; AD_TMP
 BIN="${1:?usage: nn_train.sh <bin dir>}"
@@ -136,6 +137,32 @@ grep -q 'learning rate' g.svg && grep -q '>1e-4<' g.svg || fail "heatmap axis la
 for f in g.svg h.svg; do  # python3 comes from .ci/install-deps
   python3 -c 'import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])' "$f" || fail "$f is not well-formed XML"
 done
+
+# 9. The .meta file keeps the input scaling of the training rows exactly (hex floats, the format
+#    of docs/model-format.md), and nn-predict reads such a file however it was written.
+#    four.csv: x0 = 1,1,3,3 (mean 2, sd 1, min 1, range 2), x1 = 0,4,0,4 (mean 2, sd 2, min 0,
+#    range 4); the largest |value| is 4. The digits' pixels are 0..16 (section 5, --scale auto = max).
+printf 'x0,x1,label\n1,0,0\n1,4,1\n3,0,0\n3,4,1\n' > four.csv
+for want in 'standard 2 0x1p+1 0x1p+1 0x1p+0 0x1p+1' 'minmax 2 0x1p+0 0x0p+0 0x1p+1 0x1p+2' 'max 1 0x1p+2' 'none 0'; do
+  k=${want%% *}
+  run "$TRAIN" --data four.csv --test-data four.csv --layers 2,4,2 --scale "$k" --epochs 2 --save "s_$k.model" --quiet
+  [ "$RC" = 0 ] || fail "--scale $k: exit $RC: $ERR"
+  grep -qx "scaling $want" "s_$k.model.meta" || fail "--scale $k: $(grep '^scaling' "s_$k.model.meta"), want scaling $want"
+done
+grep -qx 'scaling max 1 0x1p+4' d.model.meta || fail "digits: $(grep '^scaling' d.model.meta), want scaling max 1 0x1p+4"
+run "$PREDICT" --model s_standard.model --data four.csv --probabilities --output p_written.csv
+[ "$RC" = 0 ] || fail "nn-predict with the written .meta: exit $RC: $ERR"
+# the same statistics, by hand, in decimal and in the documented order of the lines
+printf '%s\n' 'ad-nn-meta 1' 'task classification' 'loss cross_entropy' 'dtype float64' 'features 2' 'outputs 2' \
+  'scaling standard 2 2 2 1 2' 'classes 2' 'class 0' 'class 1' 'data four.csv' 'label_column -1' 'test_fraction 0' \
+  'seed 1' 'stratify 0' 'end' > s_standard.model.meta
+run "$PREDICT" --model s_standard.model --data four.csv --probabilities --output p_by_hand.csv
+[ "$RC" = 0 ] || fail "nn-predict with a .meta written by hand: exit $RC: $ERR"
+cmp -s p_written.csv p_by_hand.csv || fail "a .meta written by hand predicts differently: $(diff p_written.csv p_by_hand.csv)"
+# statistics that no scaler has: an error naming the file and the line
+sed -i 's/^scaling .*/scaling max 1 -0x1p+2/' s_standard.model.meta
+run "$PREDICT" --model s_standard.model --data four.csv
+[ "$RC" = 1 ] && has "$ERR" "s_standard.model.meta line 7" || fail "a negative max divisor: $RC $ERR"
 
 if [ "$fails" -gt 0 ]; then
   echo "$fails failure(s)"

@@ -677,6 +677,53 @@ TEST_CASE("data: MinMaxScaler maps the training range to [0, 1]") {
   message_of<ad::ShapeError>([&] { s.transform(xt::xarray<double>{{1, 2}}); });
 }
 
+TEST_CASE("data: MaxScaler divides every column by the largest absolute training value") {
+  ad::nn::MaxScaler s;
+  // The largest |value| is 20, a negative entry; one divisor for all columns, not one per column.
+  const auto z = s.fit_transform(xt::xarray<double>{{0, 16, -20}, {8, 2, 1}});
+  CHECK(s.divisor == 20.0);
+  CHECK(z == xt::xarray<double>{{0, 0.8, -1}, {0.4, 0.1, 0.05}});
+  CHECK(s.transform(xt::xarray<double>{{40, -10, 0}}) == xt::xarray<double>{{2, -0.5, 0}});  // test rows may leave [-1, 1]
+  CHECK(s.inverse_transform(xt::xarray<double>{{0.5, -0.25}}) == xt::xarray<double>{{10, -5}});
+  // The digits' pixels are 0..16: the divisor is 16, as the examples divide by hand.
+  ad::nn::MaxScaler d;
+  d.fit(ad::nn::load_digits().x);
+  CHECK(d.divisor == 16.0);
+  // All-zero training data: divisor 1, values unchanged.
+  ad::nn::MaxScaler zero;
+  zero.fit(xt::xarray<double>{{0, 0}, {0, 0}});
+  CHECK(zero.divisor == 1.0);
+  CHECK(has(message_of<ad::ValueError>([] { ad::nn::MaxScaler{}.transform(column({1.0})); }), "fit"));
+  message_of<ad::ValueError>([] { ad::nn::MaxScaler{}.fit(xt::xarray<double>::from_shape({0, 3})); });
+  message_of<ad::ValueError>([] { ad::nn::MaxScaler{}.fit(column({1.0, std::nan("")})); });
+  message_of<ad::ShapeError>([&] { s.transform(xt::xarray<double>(2.0)); });
+}
+
+TEST_CASE("data: transform_in_place gives transform's numbers bit for bit, over the data itself") {
+  const auto split = ad::nn::train_test_split(ad::nn::load_breast_cancer(), 0.25, 3, true);
+  ad::nn::StandardScaler st;
+  ad::nn::MinMaxScaler mm;
+  ad::nn::MaxScaler mx;
+  st.fit(split.train.x);
+  mm.fit(split.train.x);
+  mx.fit(split.train.x);
+  auto same_in_place = [&](const auto& scaler) {
+    xt::xarray<double> x = split.test.x;
+    const double* before = x.data();
+    scaler.transform_in_place(x);
+    return x.data() == before && x == scaler.transform(split.test.x);
+  };
+  CHECK(same_in_place(st));
+  CHECK(same_in_place(mm));
+  CHECK(same_in_place(mx));
+  xt::xarray<double> wrong{{1, 2}};
+  message_of<ad::ShapeError>([&] { st.transform_in_place(wrong); });
+  message_of<ad::ShapeError>([&] { mm.transform_in_place(wrong); });
+  message_of<ad::ValueError>([&] { ad::nn::StandardScaler{}.transform_in_place(wrong); });
+  message_of<ad::ValueError>([&] { ad::nn::MinMaxScaler{}.transform_in_place(wrong); });
+  message_of<ad::ValueError>([&] { ad::nn::MaxScaler{}.transform_in_place(wrong); });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Minibatches
 

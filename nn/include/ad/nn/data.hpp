@@ -4,8 +4,8 @@
 // read CSV (plain or gzipped) and IDX, the MNIST / Fashion-MNIST format (plain or gzipped,
 // through zlib); the built-in data sets (digits, breast cancer, iris, Fashion-MNIST, logic
 // gates) come by name. Pixels and features are returned raw, exactly as stored: scaling is the
-// caller's decision, made with StandardScaler or MinMaxScaler fitted on the training part only
-// (fit on train, transform train and test), so no test statistics leak into training.
+// caller's decision, made with StandardScaler, MinMaxScaler or MaxScaler fitted on the training
+// part only (fit on train, transform train and test), so no test statistics leak into training.
 //
 // Bad input never crashes: a missing, empty, truncated or foreign file is an ad::IoError naming
 // the file; a cell that is not a number is an ad::ParseError naming file, line and column; a
@@ -123,6 +123,9 @@ class StandardScaler {
   xt::xarray<double> fit_transform(const xt::xarray<double>& x);
   /// x * scale + mean.
   xt::xarray<double> inverse_transform(const xt::xarray<double>& x) const;
+  /// transform(x) written over x, without a second copy of the data (Fashion-MNIST's training
+  /// set is 376 MB of doubles); the same numbers as transform.
+  void transform_in_place(xt::xarray<double>& x) const;
   xt::xarray<double> mean, scale;  ///< shape x.shape[1:] after fit; empty before
 };
 
@@ -135,7 +138,26 @@ class MinMaxScaler {
   xt::xarray<double> fit_transform(const xt::xarray<double>& x);
   /// x * range + min.
   xt::xarray<double> inverse_transform(const xt::xarray<double>& x) const;
+  /// transform(x) written over x (see StandardScaler::transform_in_place).
+  void transform_in_place(xt::xarray<double>& x) const;
   xt::xarray<double> min, range;  ///< shape x.shape[1:] after fit; empty before
+};
+
+/// Every entry divided by one number, the largest absolute value of the training data (digits:
+/// 16, Fashion-MNIST: 255): training values land in [-1, 1] and the columns keep their sizes
+/// relative to each other, as pixels should. Unlike scikit-learn's MaxAbsScaler (a divisor per
+/// column), one divisor for all columns; all-zero training data gets divisor 1. Any shape.
+/// This is `nn-train --scale max`.
+class MaxScaler {
+ public:
+  void fit(const xt::xarray<double>& x);
+  xt::xarray<double> transform(const xt::xarray<double>& x) const;
+  xt::xarray<double> fit_transform(const xt::xarray<double>& x);
+  /// x * divisor.
+  xt::xarray<double> inverse_transform(const xt::xarray<double>& x) const;
+  /// transform(x) written over x (see StandardScaler::transform_in_place).
+  void transform_in_place(xt::xarray<double>& x) const;
+  double divisor = 0;  ///< > 0 after fit; 0 before
 };
 
 /// Minibatch helper: gathers rows idx[begin, end) of x into out, shape (end - begin, x.shape[1:]),
