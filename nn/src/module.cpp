@@ -72,41 +72,51 @@ std::string Linear<T>::spec() const {
   return fmt::format("linear {} {} {}", in_, out_, has_bias_ ? "bias" : "nobias");
 }
 
-// ---- activations ---------------------------------------------------------------------------
+// ---- activations ----------------------------------------------------------------------------
+// Every function of one argument in the op rules (<ad/ops/rules.hpp>) is an activation of the
+// same name; besides them: identity (alias linear), silu (= swish), leaky_relu and elu (with their
+// parameter alpha) and softmax (over the last axis).
 namespace {
-enum Kind { kIdentity, kSigmoid, kTanh, kRelu, kLeakyRelu, kElu, kSwish, kSoftplus, kSoftmax };
-struct ActName {
-  const char* name;
-  Kind kind;
-};
-constexpr ActName kActNames[] = {{"identity", kIdentity}, {"linear", kIdentity},   {"sigmoid", kSigmoid},
-                                 {"tanh", kTanh},         {"relu", kRelu},         {"leaky_relu", kLeakyRelu},
-                                 {"elu", kElu},           {"swish", kSwish},       {"silu", kSwish},
-                                 {"softplus", kSoftplus}, {"softmax", kSoftmax}};
+#define AD_ACTIVATION_NAME(Rule, fn) #fn,
+constexpr const char* kRuleNames[] = {AD_UNARY_RULES(AD_ACTIVATION_NAME)};
+#undef AD_ACTIVATION_NAME
+constexpr int kRules = static_cast<int>(sizeof(kRuleNames) / sizeof(kRuleNames[0]));
+// Kinds: 0 .. kRules - 1 a rule; then these.
+enum Kind { kIdentity = kRules, kLeakyRelu, kElu, kSoftmax };
 
-Kind activation_kind(const std::string& name) {
-  for (const auto& a : kActNames)
-    if (name == a.name) return a.kind;
-  throw ValueError(fmt::format("activation: unknown name '{}'; use identity, sigmoid, tanh, relu, "
-                               "leaky_relu, elu, swish, silu, softplus or softmax",
-                               name));
+int rule_index(std::string_view name) {
+  for (int i = 0; i < kRules; ++i)
+    if (name == kRuleNames[i]) return i;
+  return -1;
 }
-double default_alpha(Kind k) { return k == kLeakyRelu ? 0.01 : k == kElu ? 1.0 : 0.0; }
+
+int activation_kind(const std::string& name) {
+  if (name == "identity" || name == "linear") return kIdentity;
+  if (name == "leaky_relu") return kLeakyRelu;
+  if (name == "elu") return kElu;
+  if (name == "softmax") return kSoftmax;
+  if (name == "silu") return rule_index("swish");
+  if (const int i = rule_index(name); i >= 0) return i;
+  std::string known = "identity, linear, leaky_relu, elu, softmax, silu";
+  for (const char* n : kRuleNames) known += fmt::format(", {}", n);
+  throw ValueError(fmt::format("activation: unknown name '{}'; use one of {}", name, known));
+}
+double default_alpha(int k) { return k == kLeakyRelu ? 0.01 : k == kElu ? 1.0 : 0.0; }
 
 template <class T>
-Var<T> apply(const Var<T>& x, Kind k, double alpha) {
+Var<T> apply(const Var<T>& x, int k, double alpha) {
+  using Fn = Var<T> (*)(const Var<T>&);
+#define AD_ACTIVATION_FN(Rule, fn) +[](const Var<T>& v) { return fn(v); },
+  static constexpr Fn rules[] = {AD_UNARY_RULES(AD_ACTIVATION_FN)};
+#undef AD_ACTIVATION_FN
+  if (k >= 0 && k < kRules) return rules[k](x);
   switch (k) {
     case kIdentity: return x;
-    case kSigmoid: return sigmoid(x);
-    case kTanh: return tanh(x);
-    case kRelu: return relu(x);
     case kLeakyRelu: return leaky_relu(x, static_cast<T>(alpha));
     case kElu: return elu(x, static_cast<T>(alpha));
-    case kSwish: return swish(x);
-    case kSoftplus: return softplus(x);
     case kSoftmax: return softmax(x, -1);
+    default: return x;
   }
-  return x;
 }
 }  // namespace
 
@@ -114,24 +124,23 @@ void check_activation_name(const std::string& name) { (void)activation_kind(name
 
 template <class T>
 Var<T> activate(const Var<T>& x, const std::string& name, double alpha) {
-  const Kind k = activation_kind(name);
+  const int k = activation_kind(name);
   return apply(x, k, alpha < 0 ? default_alpha(k) : alpha);
 }
 
 template <class T>
 Activation<T>::Activation(const std::string& name, double alpha) : name_(name), kind_(activation_kind(name)) {
-  alpha_ = alpha < 0 ? default_alpha(static_cast<Kind>(kind_)) : alpha;
+  alpha_ = alpha < 0 ? default_alpha(kind_) : alpha;
 }
 
 template <class T>
 Var<T> Activation<T>::forward(const Var<T>& x) {
-  return apply(x, static_cast<Kind>(kind_), alpha_);
+  return apply(x, kind_, alpha_);
 }
 
 template <class T>
 std::string Activation<T>::spec() const {
-  const Kind k = static_cast<Kind>(kind_);
-  if (k == kLeakyRelu || k == kElu) return fmt::format("activation {} {:a}", name_, alpha_);
+  if (kind_ == kLeakyRelu || kind_ == kElu) return fmt::format("activation {} {:a}", name_, alpha_);
   return "activation " + name_;
 }
 

@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <cmath>
 #include <cstring>
 
@@ -134,6 +136,27 @@ TEST_CASE("activations by name") {
   CHECK(sm(0, 0) + sm(0, 1) + sm(0, 2) == doctest::Approx(1));
   CHECK(Activation<double>("elu").forward(x).value()(0, 0) == doctest::Approx(std::exp(-1.0) - 1));
   CHECK_THROWS_AS(Activation<double>("gelu?"), ValueError);
+}
+
+TEST_CASE("activations by name: every function of one argument of the op rules") {
+  Tape<double> t;
+  auto x = t.constant(matrix(1, 3, {-0.5, 0.25, 0.75}));
+#define EACH_RULE(Rule, fn)                                                         \
+  {                                                                                \
+    CAPTURE(#fn);                                                                  \
+    const auto got = activate(x, #fn).value(), want = ad::fn(x).value();           \
+    for (std::size_t j = 0; j < 3; ++j)                                            \
+      CHECK((got(0, j) == want(0, j) || (std::isnan(got(0, j)) && std::isnan(want(0, j))))); \
+    CHECK(Activation<double>(#fn).spec() == std::string("activation ") + #fn);     \
+  }
+  AD_UNARY_RULES(EACH_RULE)
+#undef EACH_RULE
+  CHECK(activate(x, "erf").value()(0, 2) == doctest::Approx(std::erf(0.75)));
+  CHECK(activate(x, "silu").value()(0, 2) == activate(x, "swish").value()(0, 2));
+  CHECK(activate(x, "linear").value()(0, 0) == -0.5);
+  const std::string m = support::message_of<ValueError>([] { Activation<double>("gelu?"); });
+  CHECK(m.rfind("activation: unknown name 'gelu?'; use one of identity, linear, leaky_relu, elu, softmax, silu, exp, ", 0) == 0);
+  CHECK(m.find(", relu") != std::string::npos);
 }
 
 TEST_CASE("Dropout: identity in eval mode, inverted dropout in training") {

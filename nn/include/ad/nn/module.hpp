@@ -81,9 +81,10 @@ class Linear : public Module<T> {
   bool has_bias_;
 };
 
-/// An activation function as a layer: "identity", "sigmoid", "tanh", "relu", "leaky_relu"
-/// (alpha = slope, default 0.01), "elu" (alpha default 1), "swish"/"silu", "softplus",
-/// "softmax" (over the last axis).
+/// An activation function as a layer: any function of one argument of the op rules
+/// (<ad/ops/rules.hpp>: "sigmoid", "tanh", "relu", "swish", "softplus", "erf", "sin", ...) by its
+/// name, and "identity" (or "linear"), "silu" (= swish), "leaky_relu" (alpha = slope, default
+/// 0.01), "elu" (alpha default 1), "softmax" (over the last axis).
 template <class T>
 class Activation : public Module<T> {
  public:
