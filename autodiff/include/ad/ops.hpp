@@ -20,10 +20,9 @@ template <class T>
 using Scalar = std::type_identity_t<T>;
 
 // ---- elementwise (the rules of <ad/ops/rules.hpp>) --------------------------------------------
-// Binary ops broadcast. One function per rule: neg, exp, log, log2, log1p, expm1, sqrt, cbrt,
-// sin, cos, tan, asin, acos, atan, sinh, cosh, tanh, asinh, acosh, atanh, erf, sigmoid,
-// softplus, swish, abs, relu of one tensor; add, sub, mul, div, pow, atan2, max, min, hypot of
-// two. Values and derivatives (and their conventions at kinks and at NaN) are the rules'.
+// One function per rule, named as in the lists at the end of <ad/ops/rules.hpp>: exp(x), log(x),
+// sigmoid(x), ... of one tensor; add(a, b), pow(a, b), max(a, b), ... of two, which broadcast.
+// Values and derivatives (and their conventions at kinks and at NaN) are the rules'.
 #define AD_DECLARE_UNARY(Rule, name) template <class T> Var<T> name(const Var<T>& x);
 #define AD_DECLARE_BINARY(Rule, name) template <class T> Var<T> name(const Var<T>& a, const Var<T>& b);
 AD_OPERATOR_UNARY_RULES(AD_DECLARE_UNARY)
