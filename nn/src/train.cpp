@@ -1,6 +1,7 @@
 // Trainer, fit, evaluate, predict. No derivative code: each step records a forward pass and a
 // loss on a cleared tape and lets the reverse sweep produce the gradients.
 #include <ad/error.hpp>
+#include <ad/nn/data.hpp>
 #include <ad/nn/train.hpp>
 
 #include <fmt/format.h>
@@ -104,24 +105,6 @@ Var<T> data_loss(const Plan<T>& plan, const Var<T>& out, const xt::xarray<T>& yb
     default: break;
   }
   return mse_loss(out, target);
-}
-
-template <class T>
-void gather(const xt::xarray<double>& src, const std::vector<std::size_t>& idx, std::size_t begin, std::size_t end,
-            xt::xarray<T>& out) {
-  const std::size_t rows = end - begin, cols = src.dimension() == 1 ? 1 : src.size() / src.shape()[0];
-  const bool vec = src.dimension() == 1;
-  if (vec) {
-    if (out.dimension() != 1 || out.shape()[0] != rows) out.resize({rows});
-  } else if (out.dimension() != 2 || out.shape()[0] != rows || out.shape()[1] != cols) {
-    out.resize({rows, cols});
-  }
-  const double* s = src.data();
-  T* d = out.data();
-  for (std::size_t r = 0; r < rows; ++r) {
-    const double* row = s + idx[begin + r] * cols;
-    for (std::size_t c = 0; c < cols; ++c) d[r * cols + c] = static_cast<T>(row[c]);
-  }
 }
 
 /// Running classification / regression score over minibatches.
@@ -328,8 +311,8 @@ History fit(Module<T>& model, Optimizer<T>& opt, const xt::xarray<double>& x, co
     for (std::size_t b = 0; b < batches; ++b) {
       const std::size_t begin = b * bs, end = std::min(n, begin + bs);
       const int slot = end - begin == bs ? 0 : 1;
-      gather(x, perm, begin, end, xb[slot]);
-      gather(*yp, perm, begin, end, yb[slot]);
+      gather_rows(x, perm, begin, end, xb[slot]);
+      gather_rows(*yp, perm, begin, end, yb[slot]);
       const double l = trainer.step(xb[slot], yb[slot], std::span<const std::size_t>(perm).subspan(begin, end - begin));
       if (!std::isfinite(l)) {
         if (tty) std::fputc('\n', stderr);
@@ -451,8 +434,8 @@ Evaluation evaluate(Module<T>& model, const xt::xarray<double>& x, const xt::xar
   try {
     for (std::size_t begin = 0; begin < n; begin += bs) {
       const std::size_t end = std::min(n, begin + bs);
-      gather(x, idx, begin, end, xb);
-      gather(*yp, idx, begin, end, yb);
+      gather_rows(x, idx, begin, end, xb);
+      gather_rows(*yp, idx, begin, end, yb);
       tape.clear();
       Var<T> out = forward(model, plan, tape.constant(xb));
       total += static_cast<double>(data_loss(plan, out, yb, labels, std::span<const std::size_t>(idx).subspan(begin, end - begin)).item()) *
@@ -484,7 +467,7 @@ xt::xarray<double> predict(Module<T>& model, const xt::xarray<double>& x, std::s
   try {
     for (std::size_t begin = 0; begin < n; begin += bs) {
       const std::size_t end = std::min(n, begin + bs);
-      gather(x, idx, begin, end, xb);
+      gather_rows(x, idx, begin, end, xb);
       tape.clear();
       const xt::xarray<T>& out = model.forward(tape.constant(xb)).value();
       const std::size_t k = out.size() / (end - begin);
