@@ -64,6 +64,7 @@ const std::map<std::string, UnaryRow> unary_rows = {
     {"sigmoid", {sigmoid_ref, {-30.0, -1.0, 0.5, 20.0}}},
     {"softplus", {[](LD x) { return std::log1p(std::exp(x)); }, {-30.0, -1.0, 0.5, 20.0}}},
     {"swish", {[](LD x) { return x * sigmoid_ref(x); }, {-30.0, -1.0, 0.5, 20.0}}},
+    {"gelu", {[](LD x) { return x * (1 + std::erf(x / std::sqrt(2.0L))) / 2; }, {-3.0, -0.5, 0.0, 1.5}}},
     {"abs", {[](LD x) { return std::fabs(x); }, {-2.0, 0.5, 3.0}}},
     {"relu", {[](LD x) { return x > 0 ? x : 0; }, {-2.0, 0.5, 3.0}}},
 };

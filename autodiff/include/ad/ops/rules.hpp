@@ -245,6 +245,18 @@ struct Swish {
     return s * (lit<V>(1) + x * (lit<V>(1) - s));
   }
 };
+// gelu(x) = x Phi(x) = x (1 + erf(x / sqrt(2))) / 2, Phi the standard normal distribution
+// function (PyTorch's gelu, approximate="none");  d gelu(x) = Phi(x) + x exp(-x^2 / 2) / sqrt(2 pi)
+struct Gelu {
+  static constexpr const char* name = "gelu";
+  template <class V> static V value(const V& x) {
+    return lit<V>(0.5) * x * (lit<V>(1) + math::erf(x * lit<V>(0.7071067811865476)));
+  }
+  template <class V> static V d(const V& x, const V&) {
+    return lit<V>(0.5) * (lit<V>(1) + math::erf(x * lit<V>(0.7071067811865476))) +
+           x * lit<V>(0.3989422804014327) * math::exp(lit<V>(-0.5) * x * x);
+  }
+};
 // d |x| = sign(x) dx, with abs'(0) = 0
 struct Abs {
   static constexpr const char* name = "abs";
@@ -367,7 +379,7 @@ struct Hypot {
   X(Exp, exp) X(Log, log) X(Log2, log2) X(Log1p, log1p) X(Expm1, expm1) X(Sqrt, sqrt) X(Cbrt, cbrt) \
   X(Sin, sin) X(Cos, cos) X(Tan, tan) X(Asin, asin) X(Acos, acos) X(Atan, atan) X(Sinh, sinh)       \
   X(Cosh, cosh) X(Tanh, tanh) X(Asinh, asinh) X(Acosh, acosh) X(Atanh, atanh) X(Erf, erf)           \
-  X(Sigmoid, sigmoid) X(Softplus, softplus) X(Swish, swish) X(Abs, abs) X(Relu, relu)
+  X(Sigmoid, sigmoid) X(Softplus, softplus) X(Swish, swish) X(Gelu, gelu) X(Abs, abs) X(Relu, relu)
 // Functions of one argument and fixed parameters (written out by hand on each path, for their
 // parameters' names and defaults).
 #define AD_PARAMETRIC_RULES(X) X(LeakyRelu, leaky_relu) X(Elu, elu) X(Clamp, clamp)
