@@ -1,5 +1,6 @@
-// The tensor operations, declared by group. Each is defined, forward and backward side by side,
-// in one block of autodiff/src/ops_<group>.cpp, instantiated for float and double.
+// The tensor operations, declared by group. Each group is defined in the file of autodiff/src/ops/
+// named after it (elementwise: pointwise.cpp), every op's backward rule right under its forward,
+// instantiated for float and double.
 //
 // Binary elementwise ops broadcast as NumPy does (shapes aligned on the right; a dimension of 1,
 // or a missing one, is repeated). The adjoint of a broadcast input is summed back to its shape.
@@ -46,13 +47,15 @@ template <class T> Var<T> silu(const Var<T>& x) { return swish(x); }
 /// Clamps into [lo, hi]; the adjoint passes where lo <= x <= hi.
 template <class T> Var<T> clamp(const Var<T>& x, Scalar<T> lo, Scalar<T> hi);
 
-// ---- linear algebra and shape --------------------------------------------------------------
+// ---- linear algebra (linalg.cpp) -----------------------------------------------------------
 /// Matrix product through BLAS. (m, k) @ (k, n) -> (m, n); a 1-d left operand is a row,
 /// a 1-d right operand a column, and that dimension is dropped from the result (as NumPy).
 template <class T> Var<T> matmul(const Var<T>& a, const Var<T>& b);
 /// X W + b for X (n, in), W (in, out), b (out,): matmul and bias add as one node (one pass less
 /// forward and backward; the layer nn::Linear records).
 template <class T> Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b);
+
+// ---- shape: entries moved, no arithmetic (shape.cpp) ---------------------------------------
 /// Swaps the two axes of a matrix (a 1-d value is returned unchanged).
 template <class T> Var<T> transpose(const Var<T>& x);
 /// Same values in a new shape; one entry may be -1 (inferred).
@@ -61,8 +64,10 @@ template <class T> Var<T> reshape(const Var<T>& x, const std::vector<std::ptrdif
 /// negative indices count from the end (-1 is the last). Out of range, or begin > end, is a
 /// ShapeError; the adjoint of the slice is added back into those entries of x.
 template <class T> Var<T> slice(const Var<T>& x, int axis, std::ptrdiff_t begin, std::ptrdiff_t end);
+/// The same value as a constant: nothing flows back through it.
+template <class T> Var<T> detach(const Var<T>& x);
 
-// ---- reductions ----------------------------------------------------------------------------
+// ---- reductions (reduce.cpp) ---------------------------------------------------------------
 /// Sum of all entries (0-d result).
 template <class T> Var<T> sum(const Var<T>& x);
 /// Sum along one axis.
@@ -72,18 +77,14 @@ template <class T> Var<T> mean(const Var<T>& x, int axis, bool keepdims = false)
 /// Maximum along one axis; the adjoint goes to the first maximal entry.
 template <class T> Var<T> max(const Var<T>& x, int axis, bool keepdims = false);
 
-// ---- softmax family (numerically stable: the maximum is subtracted first) ------------------
+// ---- softmax family, numerically stable: the maximum is subtracted first (softmax.cpp) -----
 template <class T> Var<T> softmax(const Var<T>& x, int axis = -1);
 template <class T> Var<T> log_softmax(const Var<T>& x, int axis = -1);
 
-// ---- selection -----------------------------------------------------------------------------
+// ---- selection by integer index (select.cpp) -----------------------------------------------
 /// For a (n, k) matrix and n integer labels, the n entries x[i, labels[i]] (as
 /// torch.gather(x, 1, labels)); used by cross-entropy with integer labels.
 template <class T> Var<T> pick(const Var<T>& x, const std::vector<std::size_t>& labels);
-
-// ---- no gradient ---------------------------------------------------------------------------
-/// The same value as a constant: nothing flows back through it.
-template <class T> Var<T> detach(const Var<T>& x);
 
 // ---- operators -----------------------------------------------------------------------------
 template <class T> Var<T> operator+(const Var<T>& a, const Var<T>& b) { return add(a, b); }
