@@ -55,7 +55,7 @@ struct Node;
 template <class T>
 using BackwardFn = void (*)(Tape<T>&, Node<T>&);
 
-/// One recorded operation. Buffers (value, grad, aux) survive Tape::clear() for reuse.
+/// One recorded operation. Buffers (value, grad, aux, index) survive Tape::clear() for reuse.
 template <class T>
 struct Node {
   const char* op = "";                 // name, for errors and printouts
@@ -65,16 +65,16 @@ struct Node {
   bool requires_grad = false;          // some input (transitively) is a variable
   bool has_grad = false;               // grad holds a contribution of the current sweep
   bool active = false;                 // visited by the current sweep
-  int axis = 0;                        // attribute: reduction / softmax axis, ...
-  bool flag = false;                   // attribute: keepdims, transpose flag, ...
-  double alpha = 0;                    // attribute: exponent, slope, lower bound, ...
-  double beta = 0;                     // attribute: upper bound, ...
+  int axis = 0;                        // axis ops (reductions, softmax, slice): the axis, >= 0
+  double scale = 1;                    // sum and mean: the factor of the sum (1, or 1/n)
+  std::size_t start = 0;               // slice: the first index taken along the axis
   double rule_params[2] = {0, 0};      // an elementwise rule's parameters (slope, bounds, exponent)
   const xt::xarray<T>* external = nullptr;  // a parameter's storage, read without copying
   xt::xarray<T>* sink = nullptr;       // a parameter's gradient: backward() adds the adjoint here
   xt::xarray<T> value;
   xt::xarray<T> grad;
-  xt::xarray<T> aux;                   // op-private saved data (argmax, masks, ...)
+  xt::xarray<T> aux;                   // saved numbers (log_softmax: softmax; elementwise: partials)
+  std::vector<std::size_t> index;      // saved integers, exact at any size (pick: labels; max: argmax)
 
   const xt::xarray<T>& val() const { return external ? *external : value; }
 };

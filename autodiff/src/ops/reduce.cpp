@@ -22,16 +22,16 @@ static Var<T> sum_all(const Var<T>& x, const char* op, bool mean) {
   const std::size_t size = t.checked(x, op).val().size();
   Var<T> out = t.record(op, &sum_all_backward<T>, {x}, xt::svector<std::size_t, 1>{});
   auto& n = t.node(out.id());
-  n.alpha = mean ? 1.0 / static_cast<double>(size) : 1.0;
+  n.scale = mean ? 1.0 / static_cast<double>(size) : 1.0;
   const T* v = t.node(x.id()).val().data();
-  n.value.data()[0] = sum_of<T>(size, [v](std::size_t i) { return v[i]; }) * static_cast<T>(n.alpha);
+  n.value.data()[0] = sum_of<T>(size, [v](std::size_t i) { return v[i]; }) * static_cast<T>(n.scale);
   return done(t, out);
 }
 
-// y = scale * sum(x):  dx = scale * g (broadcast back over all entries). alpha holds the scale.
+// y = scale * sum(x):  dx = scale * g (broadcast back over all entries)
 template <class T>
 static void sum_all_backward(Tape<T>& t, Node<T>& n) {
-  const T g = n.grad.data()[0] * static_cast<T>(n.alpha);
+  const T g = n.grad.data()[0] * static_cast<T>(n.scale);
   detail::accumulate(t, n.in[0], [&](std::size_t) { return g; });
 }
 
@@ -53,10 +53,9 @@ static Var<T> sum_axis(const Var<T>& x, int axis, bool keepdims, const char* op,
   const AxisView v(op, xs, axis);
   Var<T> out = t.record(op, &sum_axis_backward<T>, {x}, v.reduced(xs, keepdims));
   auto& n = t.node(out.id());
-  n.axis = v.axis;
-  n.flag = keepdims;
-  n.alpha = mean ? 1.0 / static_cast<double>(v.n) : 1.0;
-  const T scale = static_cast<T>(n.alpha);
+  n.axis = v.axis;  // keepdims changes only the shape, which the node's value has
+  n.scale = mean ? 1.0 / static_cast<double>(v.n) : 1.0;
+  const T scale = static_cast<T>(n.scale);
   const T* in = t.node(x.id()).val().data();
   T* y = n.value.data();
   for (std::size_t o = 0; o < v.outer; ++o) {
@@ -77,7 +76,7 @@ static void sum_axis_backward(Tape<T>& t, Node<T>& n) {
   using namespace detail;
   const AxisView v("sum", t.node(n.in[0]).val().shape(), n.axis);
   const T* g = n.grad.data();
-  const T scale = static_cast<T>(n.alpha);
+  const T scale = static_cast<T>(n.scale);
   accumulate(t, n.in[0], [&](std::size_t i) { return scale * g[(i / (v.n * v.inner)) * v.inner + i % v.inner]; });
 }
 
@@ -102,40 +101,37 @@ Var<T> max(const Var<T>& x, int axis, bool keepdims) {
   Var<T> out = t.record("max", &max_axis_backward<T>, {x}, v.reduced(xs, keepdims));
   auto& n = t.node(out.id());
   n.axis = v.axis;
-  n.flag = keepdims;
+  n.index.resize(v.outer * v.inner);  // the argmax k* of each result entry
   const T* in = t.node(x.id()).val().data();
   T* y = n.value.data();
   for (std::size_t o = 0; o < v.outer; ++o)
     for (std::size_t j = 0; j < v.inner; ++j) {
       T m = in[o * v.n * v.inner + j];
-      for (std::size_t k = 1; k < v.n && !std::isnan(m); ++k) {
+      std::size_t arg = 0;
+      for (std::size_t k = 1; k < v.n && !std::isnan(m); ++k) {  // the first maximum, or the first NaN
         const T c = in[(o * v.n + k) * v.inner + j];
-        if (c > m || std::isnan(c)) m = c;
+        if (c > m || std::isnan(c)) {
+          m = c;
+          arg = k;
+        }
       }
       y[o * v.inner + j] = m;
+      n.index[o * v.inner + j] = arg;
     }
   return done(t, out);
 }
 
-// y[o, j] = max_k x[o, k, j]:  dx[o, k*, j] = g[o, j] for the first maximal k*, 0 elsewhere
+// y[o, j] = max_k x[o, k, j]:  dx[o, k*, j] = g[o, j] for the argmax k* found by the forward (the
+// first maximal entry, or the first NaN), 0 elsewhere
 template <class T>
 static void max_axis_backward(Tape<T>& t, Node<T>& n) {
   using namespace detail;
-  const auto& xn = t.node(n.in[0]);
-  const AxisView v("max", xn.val().shape(), n.axis);
-  const T* x = xn.val().data();
-  const T* y = n.value.data();
+  const AxisView v("max", t.node(n.in[0]).val().shape(), n.axis);
   const T* g = n.grad.data();
   T* gx = grad_for_scatter(t, n.in[0]);
   for (std::size_t o = 0; o < v.outer; ++o)
     for (std::size_t j = 0; j < v.inner; ++j)
-      for (std::size_t k = 0; k < v.n; ++k) {
-        const std::size_t i = (o * v.n + k) * v.inner + j;
-        if (x[i] == y[o * v.inner + j] || std::isnan(x[i])) {
-          gx[i] += g[o * v.inner + j];
-          break;
-        }
-      }
+      gx[(o * v.n + n.index[o * v.inner + j]) * v.inner + j] += g[o * v.inner + j];
 }
 
 #define AD_REDUCE(T)                                            \

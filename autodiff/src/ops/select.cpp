@@ -23,22 +23,19 @@ Var<T> pick(const Var<T>& x, const std::vector<std::size_t>& labels) {
       throw ValueError(fmt::format("pick: label {} at row {} is out of range for {} classes", labels[i], i, k));
   Var<T> out = t.record("pick", &pick_backward<T>, {x}, xt::svector<std::size_t, 1>{labels.size()});
   auto& n = t.node(out.id());
-  resize_to(n.aux, xt::svector<std::size_t, 1>{labels.size()});
+  n.index.assign(labels.begin(), labels.end());  // exact at any size (a float would not be)
   const T* in = t.node(x.id()).val().data();
-  for (std::size_t i = 0; i < labels.size(); ++i) {
-    n.aux.data()[i] = static_cast<T>(labels[i]);
-    n.value.data()[i] = in[i * k + labels[i]];
-  }
+  for (std::size_t i = 0; i < labels.size(); ++i) n.value.data()[i] = in[i * k + labels[i]];
   return done(t, out);
 }
 
-// y[i] = x[i, label_i]:  dx[i, label_i] = g[i]. The labels are kept in aux.
+// y[i] = x[i, label_i]:  dx[i, label_i] = g[i], with the labels kept in n.index
 template <class T>
 static void pick_backward(Tape<T>& t, Node<T>& n) {
   const std::size_t k = t.node(n.in[0]).val().shape()[1];
   const T* g = n.grad.data();
   T* gx = detail::grad_for_scatter(t, n.in[0]);
-  for (std::size_t i = 0; i < n.aux.size(); ++i) gx[i * k + static_cast<std::size_t>(n.aux.data()[i])] += g[i];
+  for (std::size_t i = 0; i < n.index.size(); ++i) gx[i * k + n.index[i]] += g[i];
 }
 
 template Var<float> pick<float>(const Var<float>&, const std::vector<std::size_t>&);

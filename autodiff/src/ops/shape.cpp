@@ -115,7 +115,7 @@ Var<T> slice(const Var<T>& x, int axis, std::ptrdiff_t begin, std::ptrdiff_t end
   Var<T> out = t.record("slice", &slice_backward<T>, {x}, shape);  // xs may dangle from here
   auto& node = t.node(out.id());
   node.axis = v.axis;
-  node.alpha = static_cast<double>(b);
+  node.start = static_cast<std::size_t>(b);
   const T* in = t.node(x.id()).val().data();
   T* y = node.value.data();
   // Entries b .. e-1 of the axis are one contiguous block of len * inner values per outer index.
@@ -128,14 +128,13 @@ Var<T> slice(const Var<T>& x, int axis, std::ptrdiff_t begin, std::ptrdiff_t end
 }
 
 // y = x[.., b:e, ..] along an axis:  dx[.., b:e, ..] += g, the other entries of dx unchanged.
-// The axis is kept in n.axis and b in n.alpha.
 template <class T>
 static void slice_backward(Tape<T>& t, Node<T>& n) {
   using namespace detail;
   auto& in = t.node(n.in[0]);
   if (!in.active) return;
   const AxisView v("slice", in.val().shape(), n.axis);
-  const std::size_t b = static_cast<std::size_t>(n.alpha), len = n.value.shape()[v.axis];
+  const std::size_t b = n.start, len = n.value.shape()[v.axis];
   const T* g = n.grad.data();
   const std::size_t block = len * v.inner;  // contiguous per outer index (see slice)
   const std::size_t row = v.n * v.inner;

@@ -106,9 +106,9 @@ detail::Node<T>& Tape<T>::push(const char* op) {
   n.has_grad = false;
   n.active = false;
   n.axis = 0;
-  n.flag = false;
-  n.alpha = 0;
-  n.beta = 0;
+  n.scale = 1;
+  n.start = 0;
+  n.index.clear();  // keeps its capacity
   n.rule_params[0] = n.rule_params[1] = 0;
   n.external = nullptr;
   n.sink = nullptr;
@@ -317,7 +317,8 @@ template <class T>
 std::size_t Tape<T>::memory_bytes() const {
   std::size_t bytes = nodes_.capacity() * sizeof(detail::Node<T>);
   for (const auto& n : nodes_)
-    bytes += (n.value.size() + n.grad.size() + n.aux.size()) * sizeof(T);
+    bytes += (n.value.size() + n.grad.size() + n.aux.size()) * sizeof(T) +
+             n.index.capacity() * sizeof(std::size_t);
   return bytes;
 }
 
