@@ -98,7 +98,7 @@ volatile double sink;
   const std::size_t n = x.size();
   tape.clear();
   tape.variables(x, xv);
-  ad::Real f = ad::sum(tape, n - 1, [&](std::size_t i) {
+  ad::Real f = ad::sum_terms(tape, n - 1, [&](std::size_t i) {
     return 100 * pow(xv[i + 1] - xv[i] * xv[i], 2) + pow(1 - xv[i], 2);
   });
   tape.backward(f);
@@ -188,7 +188,7 @@ int main(int argc, char** argv) {
   row("hand-written grad", h);
   row("scalar tape, f +=", a);
   row("scalar tape, Sum", su);
-  row("scalar tape, ad::sum", sf);
+  row("scalar tape, ad::sum_terms", sf);
   row("tensor tape, vectorized", te);
   row("tensor tape, elementwise", fu);
   fmt::print("  tape: {} records ({} variables + {} statements) for {} elementary ops, {} (id, "

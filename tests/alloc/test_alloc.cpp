@@ -142,7 +142,7 @@ TEST_CASE("alloc: a scalar recording with an ad::Sum made afresh each time alloc
     ad::Real f = s;
     // the same as one call, and the variables at once
     tape.variables(xs, x2);
-    ad::Real f2 = ad::sum(tape, x2.size() - 1, [&](std::size_t i) {
+    ad::Real f2 = ad::sum_terms(tape, x2.size() - 1, [&](std::size_t i) {
       return 100 * pow(x2[i + 1] - x2[i] * x2[i], 2) + pow(1 - x2[i], 2);
     });
     tape.backward(f + f2);

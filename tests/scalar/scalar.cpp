@@ -812,10 +812,10 @@ TEST_CASE("ad::Sum: terms from another tape or from before a clear throw; a fres
   CHECK_THROWS_AS(t += x, ad::TapeError);  // x is stale
   // ad::sum with a term only of stale Reals: the sum's own check
   CHECK(support::message_of<ad::TapeError>([&] {
-          ad::sum(tape, 2, [&](std::size_t i) { return i == 0 ? z * z : old * old; });
+          ad::sum_terms(tape, 2, [&](std::size_t i) { return i == 0 ? z * z : old * old; });
         }) == "Sum: a Real from an earlier recording was used after its tape was cleared; record "
               "the variables and the sum again after clear()");
-  CHECK(ad::derivative(ad::sum(tape, 2, [&](std::size_t) { return z * z; }), z) == 16.0);
+  CHECK(ad::derivative(ad::sum_terms(tape, 2, [&](std::size_t) { return z * z; }), z) == 16.0);
 }
 
 TEST_CASE("ad::Dual: forward mode with the tape's rules; a zero partial stays zero") {
@@ -904,7 +904,7 @@ TEST_CASE("a tape with one statement (the sweep's short path) and its neighbours
   CHECK(y.adjoint() == 0.0);
 }
 
-TEST_CASE("ad::sum(tape, count, term) and Sum::add_terms: the loop of s += term(i), faster") {
+TEST_CASE("ad::sum_terms(tape, count, term) and Sum::add_terms: the loop of s += term(i), faster") {
   for (bool teaching : {false, true}) {
     CAPTURE(teaching);
     const std::size_t n = 700;  // more pairs than a Sum's first scratch buffers hold
@@ -919,7 +919,7 @@ TEST_CASE("ad::sum(tape, count, term) and Sum::add_terms: the loop of s += term(
     };
     Real fa = 0.0;
     for (std::size_t i = 0; i + 1 < n; ++i) fa += term(xa, i);
-    Real fb = ad::sum(b, n - 1, [&](std::size_t i) { return term(xb, i); });
+    Real fb = ad::sum_terms(b, n - 1, [&](std::size_t i) { return term(xb, i); });
     CHECK(fb.value() == fa.value());  // the same additions in the same order
     const std::vector<double> ga = ad::gradient(fa), gb = ad::gradient(fb);
     for (std::size_t i = 0; i < n; ++i) CHECK(close(gb[i], ga[i], 1e-13));
@@ -942,5 +942,19 @@ TEST_CASE("ad::sum(tape, count, term) and Sum::add_terms: the loop of s += term(
   CHECK(dx == -1.0 + 4.0 + 4.0);  // y + 2 * 2x
   CHECK(dy == 2.0 - 1.0);         // x - 1
   // an empty sum is a constant 0
-  CHECK(ad::sum(tape, 0, [&](std::size_t) { return x * y; }).is_constant());
+  CHECK(ad::sum_terms(tape, 0, [&](std::size_t) { return x * y; }).is_constant());
+}
+
+TEST_CASE("one set of verbs: Real::grad and ScalarTape::grad, as Var::grad and Tape::grad") {
+  ad::ScalarTape tape;
+  Real x = tape.variable(0.5), y = tape.variable(-2.0);
+  Real f = x * x * y + sin(y);  // df/dx = 2 x y = -2, df/dy = x^2 + cos(y)
+  const Real xs[] = {x, y};
+  const std::vector<double> g = tape.grad(f, xs);
+  REQUIRE(g.size() == 2);
+  CHECK(g[0] == -2.0);
+  CHECK(g[1] == 0.25 + std::cos(-2.0));
+  CHECK(x.grad() == g[0]);  // grad() reads the adjoint of the last sweep, as Var::grad()
+  CHECK(y.grad() == x.adjoint() * 0 + g[1]);
+  CHECK(Real(3.0).grad() == 0.0);  // a constant
 }

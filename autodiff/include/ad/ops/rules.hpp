@@ -113,7 +113,7 @@ struct Expm1 {
 };
 // d sqrt(x) = dx / (2 sqrt(x)) = dx / (2 y), computed as y (0.5 / x) where x is a normal number
 // well inside the range: the division then runs alongside the square root instead of after it
-// (on the scalar tape, about 10 cycles off the chain of every statement with a sqrt). Elsewhere
+// (docs/scalar-internals.md). Elsewhere
 // (0, subnormals, inf, negatives, NaN) 0.5 / y keeps the exact limits (+inf at 0).
 struct Sqrt {
   static constexpr const char* name = "sqrt";

@@ -1,0 +1,153 @@
+// The operators, math functions and comparisons on Reals, expressions and Duals, one per op
+// rule (<ad/ops/rules.hpp>). Part of <ad/scalar.hpp>.
+#pragma once
+
+#include <ad/scalar/dual.hpp>
+#include <ad/scalar/expression.hpp>
+
+namespace ad {
+
+// ---------------------------------------------------------------------------------------------
+// Operators and functions: each builds the node of its op (value and partials above). Either
+// operand of a binary op may be a Real, an expression, or a plain number. The same names on
+// ad::Dual carry the value and partials forward.
+
+#define AD_SCALAR_UNARY(Op, name)                                  \
+  template <RealExpr A>                                            \
+  inline auto name(const A& a) {                                   \
+    return detail::unary<rules::Op>(a);                           \
+  }                                                                \
+  template <std::size_t N>                                         \
+  inline Dual<N> name(const Dual<N>& a) {                          \
+    return Dual<N>::template unary<rules::Op>(a);                 \
+  }
+#define AD_SCALAR_BINARY(Op, name)                                 \
+  template <RealExpr A, RealExpr B>                                \
+  inline auto name(const A& a, const B& b) {                       \
+    return detail::binary<rules::Op>(a, b);                       \
+  }                                                                \
+  template <RealExpr A>                                            \
+  inline auto name(const A& a, double b) {                         \
+    return detail::binary<rules::Op>(a, b);                       \
+  }                                                                \
+  template <RealExpr B>                                            \
+  inline auto name(double a, const B& b) {                         \
+    return detail::binary<rules::Op>(a, b);                       \
+  }                                                                \
+  template <std::size_t N>                                         \
+  inline Dual<N> name(const Dual<N>& a, const Dual<N>& b) {        \
+    return Dual<N>::template binary<rules::Op>(a, b);             \
+  }                                                                \
+  template <std::size_t N>                                         \
+  inline Dual<N> name(const Dual<N>& a, double b) {                \
+    return Dual<N>::template binary<rules::Op>(a, b);             \
+  }                                                                \
+  template <std::size_t N>                                         \
+  inline Dual<N> name(double a, const Dual<N>& b) {                \
+    return Dual<N>::template binary<rules::Op>(a, b);             \
+  }
+
+template <RealExpr A>
+inline A operator+(const A& a) {
+  return a;
+}
+template <std::size_t N>
+inline Dual<N> operator+(const Dual<N>& a) {
+  return a;
+}
+AD_SCALAR_UNARY(Neg, operator-)
+AD_SCALAR_BINARY(Add, operator+)
+AD_SCALAR_BINARY(Sub, operator-)
+AD_SCALAR_BINARY(Mul, operator*)
+AD_SCALAR_BINARY(Div, operator/)
+AD_UNARY_RULES(AD_SCALAR_UNARY)
+AD_BINARY_RULES(AD_SCALAR_BINARY)
+
+/// x for x > 0, slope * x otherwise.
+template <RealExpr A>
+inline auto leaky_relu(const A& a, double slope = 0.01) {
+  return RealUnaryExpr<rules::LeakyRelu, A>(a, rules::LeakyRelu{slope});
+}
+template <std::size_t N>
+inline Dual<N> leaky_relu(const Dual<N>& a, double slope = 0.01) {
+  return Dual<N>::unary(a, rules::LeakyRelu{slope});
+}
+/// x for x > 0, alpha (e^x - 1) otherwise.
+template <RealExpr A>
+inline auto elu(const A& a, double alpha = 1.0) {
+  return RealUnaryExpr<rules::Elu, A>(a, rules::Elu{alpha});
+}
+template <std::size_t N>
+inline Dual<N> elu(const Dual<N>& a, double alpha = 1.0) {
+  return Dual<N>::unary(a, rules::Elu{alpha});
+}
+/// x clamped into [lo, hi] (lo <= hi).
+template <RealExpr A>
+inline auto clamp(const A& a, double lo, double hi) {
+  return RealUnaryExpr<rules::Clamp, A>(a, rules::Clamp{lo, hi});
+}
+template <std::size_t N>
+inline Dual<N> clamp(const Dual<N>& a, double lo, double hi) {
+  return Dual<N>::unary(a, rules::Clamp{lo, hi});
+}
+
+#undef AD_SCALAR_UNARY
+#undef AD_SCALAR_BINARY
+
+template <RealExpr E>
+inline Real& Real::operator+=(const E& b) {
+  return *this = *this + b;
+}
+template <RealExpr E>
+inline Real& Real::operator-=(const E& b) {
+  return *this = *this - b;
+}
+template <RealExpr E>
+inline Real& Real::operator*=(const E& b) {
+  return *this = *this * b;
+}
+template <RealExpr E>
+inline Real& Real::operator/=(const E& b) {
+  return *this = *this / b;
+}
+inline Real& Real::operator+=(double b) { return *this = *this + b; }
+inline Real& Real::operator-=(double b) { return *this = *this - b; }
+inline Real& Real::operator*=(double b) { return *this = *this * b; }
+inline Real& Real::operator/=(double b) { return *this = *this / b; }
+
+// Comparisons look at values only (they record nothing, and carry no partials).
+#define AD_SCALAR_COMPARE(op)                                  \
+  template <RealExpr A, RealExpr B>                            \
+  inline bool operator op(const A& a, const B& b) {            \
+    return a.value() op b.value();                             \
+  }                                                            \
+  template <RealExpr A>                                        \
+  inline bool operator op(const A& a, double b) {              \
+    return a.value() op b;                                     \
+  }                                                            \
+  template <RealExpr B>                                        \
+  inline bool operator op(double a, const B& b) {              \
+    return a op b.value();                                     \
+  }                                                            \
+  template <std::size_t N>                                     \
+  inline bool operator op(const Dual<N>& a, const Dual<N>& b) { \
+    return a.value() op b.value();                             \
+  }                                                            \
+  template <std::size_t N>                                     \
+  inline bool operator op(const Dual<N>& a, double b) {        \
+    return a.value() op b;                                     \
+  }                                                            \
+  template <std::size_t N>                                     \
+  inline bool operator op(double a, const Dual<N>& b) {        \
+    return a op b.value();                                     \
+  }
+AD_SCALAR_COMPARE(==)
+AD_SCALAR_COMPARE(!=)
+AD_SCALAR_COMPARE(<)
+AD_SCALAR_COMPARE(<=)
+AD_SCALAR_COMPARE(>)
+AD_SCALAR_COMPARE(>=)
+#undef AD_SCALAR_COMPARE
+
+
+}  // namespace ad
