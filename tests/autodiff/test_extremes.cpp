@@ -2,7 +2,7 @@
 // saturate, infinities and NaN, in float and double, forward and backward. xsimd reduces the
 // argument of exp/expm1/tanh/pow through a float-to-integer conversion that is undefined
 // behaviour for NaN or |x| > ~6e18 in double (a fuzzed model file with a bias of 1.8e19 found
-// it under clang's UBSan); the kernels clamp first (autodiff/src/simd.hpp). The values must be
+// it under clang's UBSan); such lanes are computed with <cmath> (autodiff/src/ops/simd.hpp). The values must be
 // those of the C library; the sanitizer builds check that no conversion overflows.
 #include <ad/ops.hpp>
 

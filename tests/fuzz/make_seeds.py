@@ -137,7 +137,7 @@ tensor 0.weight 2 4 6
     b"\ntensor 2.bias 1 3\n0x1p-4 0x1p-5 0x1p-6\n")
 put("model", "other_version", bytes([1]) + small.replace("ad-nn-model 1", "ad-nn-model 2").encode())
 # A bias of 1.8e19 (found by the fuzzer, 2026-12-04): sigmoid's exp got -2.7e19, whose conversion
-# to an integer inside xsimd was undefined behaviour (autodiff/src/simd.hpp now clamps).
+# to an integer inside xsimd was undefined behaviour (autodiff/src/ops/simd.hpp now computes such lanes with <cmath>).
 put("model", "huge_bias_sigmoid", bytes([1]) + """ad-nn-model 1
 dtype float32
 layers 2
