@@ -217,7 +217,8 @@ class Tape {
  private:
   friend class Var<T>;
   detail::Node<T>& push(const char* op);
-  void start_sweep(detail::Node<T>& y);
+  void activate_all();
+  void seed_buffer(detail::Node<T>& y);
   void sweep(std::uint32_t y, std::uint32_t lowest);
   void after_backward(const detail::Node<T>& n);
   void flush_sinks(std::uint32_t y);

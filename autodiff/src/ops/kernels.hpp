@@ -174,8 +174,7 @@ struct AxisView {
   }
 };
 
-/// Appends node output: records, then returns the handle (the caller fills the value and then
-/// calls done()).
+/// The end of every op's forward, once the value is filled: the anomaly check, then the handle.
 template <class T>
 inline Var<T> done(Tape<T>& t, const Var<T>& v) {
   t.after_forward(v.id());
@@ -183,7 +182,3 @@ inline Var<T> done(Tape<T>& t, const Var<T>& v) {
 }
 
 }  // namespace ad::detail
-
-/// Explicitly instantiates a function template `name` for float and double, given its
-/// parameter list after the element type: AD_INSTANTIATE_BOTH(exp, (const Var<T>&)).
-#define AD_INSTANTIATE_FN(T, name, ...) template Var<T> name<T>(__VA_ARGS__);

@@ -200,15 +200,24 @@ void Tape<T>::after_backward(const detail::Node<T>& n) {
 
 // ---- Tape: the reverse sweep -----------------------------------------------------------------
 
+// The one reverse loop, used by backward() and grad(): from y down to node `lowest`, every node
+// the sweep visits (active) that an adjoint reached runs its backward rule.
 template <class T>
 void Tape<T>::sweep(std::uint32_t y, std::uint32_t lowest) {
   const bool anomaly = anomaly_mode();
   for (std::uint32_t i = y + 1; i-- > lowest;) {
     auto& n = nodes_[i];
-    if (!n.has_grad || !n.backward) continue;
+    if (!n.active || !n.has_grad || !n.backward) continue;
     n.backward(*this, n);
     if (anomaly) after_backward(n);
   }
+}
+
+// Gives y an adjoint buffer of its shape, to be filled with the seed; no other node has one yet.
+template <class T>
+void Tape<T>::seed_buffer(detail::Node<T>& y) {
+  detail::resize_to(y.grad, y.val().shape());
+  y.has_grad = true;
 }
 
 template <class T>
@@ -218,7 +227,8 @@ void Tape<T>::backward(const Var<T>& y) {
     throw TapeError(fmt::format("backward: the output has shape {}; backward() needs a single value "
                                 "(reduce it with sum() or mean(), or pass a seed of that shape)",
                                 shape_str(ny.val().shape())));
-  start_sweep(ny);
+  activate_all();
+  seed_buffer(ny);
   ny.grad.data()[0] = T(1);
   sweep(y.id(), 0);
   flush_sinks(y.id());
@@ -243,16 +253,13 @@ void Tape<T>::flush_sinks(std::uint32_t y) {
   }
 }
 
+// backward() visits every node that requires a gradient; no adjoint has arrived anywhere yet.
 template <class T>
-void Tape<T>::start_sweep(detail::Node<T>& y) {
+void Tape<T>::activate_all() {
   for (std::size_t i = 0; i < size_; ++i) {
     nodes_[i].has_grad = false;
     nodes_[i].active = nodes_[i].requires_grad;
   }
-  if (y.grad.dimension() != y.val().dimension() ||
-      !std::equal(y.val().shape().begin(), y.val().shape().end(), y.grad.shape().begin()))
-    y.grad.resize(y.val().shape());
-  y.has_grad = true;
 }
 
 template <class T>
@@ -261,7 +268,8 @@ void Tape<T>::backward(const Var<T>& y, const xt::xarray<T>& seed) {
   if (seed.size() != ny.val().size())
     throw ShapeError(fmt::format("backward: seed of shape {} does not match output of shape {}",
                                  shape_str(seed.shape()), shape_str(ny.val().shape())));
-  start_sweep(ny);
+  activate_all();
+  seed_buffer(ny);
   std::copy(seed.data(), seed.data() + seed.size(), ny.grad.data());
   sweep(y.id(), 0);
   flush_sinks(y.id());
@@ -283,20 +291,13 @@ std::vector<xt::xarray<T>> Tape<T>::grad(const Var<T>& y, const std::vector<Var<
     if (n.active || !n.backward) continue;
     for (int k = 0; k < n.n_in; ++k) n.active = n.active || nodes_[n.in[k]].active;
   }
+  if (ny.active) {
+    seed_buffer(ny);
+    ny.grad.data()[0] = T(1);
+    sweep(y.id(), lowest);
+  }
   std::vector<xt::xarray<T>> out;
   out.reserve(xs.size());
-  if (ny.active) {
-    const bool anomaly = anomaly_mode();
-    ny.grad.resize(ny.val().shape());
-    ny.grad.data()[0] = T(1);
-    ny.has_grad = true;
-    for (std::uint32_t i = y.id() + 1; i-- > lowest;) {
-      auto& n = nodes_[i];
-      if (!n.active || !n.has_grad || !n.backward) continue;
-      n.backward(*this, n);
-      if (anomaly) after_backward(n);
-    }
-  }
   for (auto& x : xs) {
     auto& n = nodes_[x.id()];
     if (n.has_grad)
