@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 
 namespace ad::detail {
 
@@ -22,18 +23,25 @@ using Batch = xsimd::batch<T>;
 // xsimd's transcendental functions reduce their argument with a conversion of (a multiple of) x
 // to an integer; for double batches without a native 64-bit conversion (AVX2, and AVX-512
 // without avx512dq's path in this xsimd) that is a plain cast, undefined behaviour for NaN and
-// once |x| passes about 6e18 (UBSan found it through a fuzzed model file). So a batch with any
-// lane outside [-1e4, 1e4], or NaN, is computed lane by lane with the C library: the same values
-// as <cmath> at the extremes, xsimd's speed everywhere else.
+// once |x| passes about 6e18 (UBSan found it through a fuzzed model file); and some (log, cbrt)
+// are wrong on subnormal numbers. So a batch with any lane outside [-1e4, 1e4], subnormal or NaN
+// is computed lane by lane with the C library: the same values as <cmath> at the extremes,
+// xsimd's speed everywhere else (tests/autodiff/ops/test_rules.cpp checks every rule there).
 namespace ad::math {
 template <class T, class A>
 struct Other<xsimd::batch<T, A>> {
   using B = xsimd::batch<T, A>;
   static constexpr std::size_t W = B::size;
 
+  /// Lanes xsimd computes correctly: |x| <= 1e4, and normal numbers or zero (xsimd's log, cbrt,
+  /// ... are wrong on subnormal inputs: log(4.9e-324) came out as -746.5 instead of -744.4).
+  static auto in_range(const B& x) {
+    const B ax = xsimd::abs(x);
+    return (ax <= B(T(1e4))) && ((ax >= B(std::numeric_limits<T>::min())) || (ax == B(T(0))));
+  }
   template <class F, class G>
   static B guarded(const B& x, F&& fast, G&& slow) {
-    if (xsimd::all(xsimd::abs(x) <= B(T(1e4)))) [[likely]]
+    if (xsimd::all(in_range(x))) [[likely]]
       return fast(x);
     alignas(A::alignment()) T xs[W];
     x.store_aligned(xs);
@@ -42,8 +50,7 @@ struct Other<xsimd::batch<T, A>> {
   }
   template <class F, class G>
   static B guarded(const B& x, const B& y, F&& fast, G&& slow) {
-    const auto ok = xsimd::abs(x) <= B(T(1e4)) && xsimd::abs(y) <= B(T(1e4));
-    if (xsimd::all(ok)) [[likely]]
+    if (xsimd::all(in_range(x) && in_range(y))) [[likely]]
       return fast(x, y);
     alignas(A::alignment()) T xs[W], ys[W];
     x.store_aligned(xs);
@@ -90,11 +97,11 @@ struct Other<xsimd::batch<T, A>> {
   AD_BATCH_BINARY(hypot)
 #undef AD_BATCH_BINARY
   // x^p is exp(p log x) inside xsimd: when some lane's |p log x| is out of that safe range,
-  // infinite (x = 0) or NaN, the batch is computed lane by lane (which also gives pow(0, NaN) =
-  // NaN where xsimd says 0).
+  // infinite (x = 0) or NaN, or x is subnormal, the batch is computed lane by lane (which also
+  // gives pow(0, NaN) = NaN where xsimd says 0).
   static B pow(const B& x, const B& p) {
-    const auto t = xsimd::abs(p * xsimd::log(xsimd::abs(x)));
-    if (xsimd::all(t <= B(T(1e4)))) return xsimd::pow(x, p);
+    const B ax = xsimd::abs(x), t = xsimd::abs(p * xsimd::log(ax));
+    if (xsimd::all((t <= B(T(1e4))) && (ax >= B(std::numeric_limits<T>::min())))) return xsimd::pow(x, p);
     alignas(A::alignment()) T xs[W], ps[W];
     x.store_aligned(xs);
     p.store_aligned(ps);

@@ -313,6 +313,16 @@ TEST_CASE("op rules: kinks and ties, the same on every path") {
   CHECK(ad::derivative(abs(z), z) == 0.0);
   CHECK(ad::derivative(leaky_relu(z, 0.2), z) == 0.2);
   CHECK(ad::derivative(elu(z, 1.5), z) == 1.5);
+  // A rule's parameters survive every way of recording: a fresh tape's first statement (which
+  // grows the buffers and rebuilds the expression from its leaves) and teaching mode.
+  for (bool teaching : {false, true}) {
+    ad::ScalarTape fresh;
+    fresh.keep_values(teaching);
+    ad::Real u = fresh.variable(-2.0);
+    ad::Real f = leaky_relu(u * 1.0, 0.3) + elu(u, 2.0) + clamp(u, -3.0, 1.0);
+    CHECK(f.value() == -0.6 + 2.0 * std::expm1(-2.0) - 2.0);
+    CHECK(near(ad::derivative(f, u), 0.3 + 2.0 * std::exp(-2.0) + 1.0, 1e-15));
+  }
   ad::Real lo = tape.variable(-1.0), hi = tape.variable(2.0);
   CHECK(ad::derivative(clamp(lo, -1.0, 2.0), lo) == 1.0);  // the ends are inside
   CHECK(ad::derivative(clamp(hi, -1.0, 2.0), hi) == 1.0);
@@ -369,4 +379,57 @@ TEST_CASE("op rules: second derivatives, by evaluating a rule's derivative on ad
   CHECK(near(ad::rules::Sigmoid::d(x, ad::rules::Sigmoid::value(x)).partial(0), s * (1 - s) * (1 - 2 * s), 1e-14));
   const double th = std::tanh(0.7);
   CHECK(near(ad::rules::Tanh::d(x, ad::rules::Tanh::value(x)).partial(0), -2 * th * (1 - th * th), 1e-14));
+}
+
+namespace {
+/// Every function of one argument on a tensor of type T at the extremes, against the same rule
+/// on the scalar tape (the <cmath> functions): the SIMD kernels must give the C library's values
+/// and derivatives there (and make no undefined conversion inside xsimd: the sanitizer build runs
+/// this too).
+template <class T>
+void check_extremes(const UnaryPaths& p, ad::Var<T> (*tensor)(const ad::Var<T>&)) {
+  const T inf = std::numeric_limits<T>::infinity(), big = std::numeric_limits<T>::max();
+  const std::vector<T> xs = {T(1e20), T(-1e20), inf, -inf, big, -big, T(700), T(-700), T(88.5),
+                             T(-88.5), T(1e4 + 1), T(-1e4 - 1), T(0), T(-0.0), T(1e-30), T(0.5),
+                             std::numeric_limits<T>::denorm_min()};
+  xt::xarray<T> values = xt::xarray<T>::from_shape({xs.size()});
+  std::copy(xs.begin(), xs.end(), values.begin());
+  ad::Tape<T> tape;
+  auto v = tape.variable(values);
+  auto y = tensor(v);
+  tape.backward(ad::sum(y));
+  const double tol = std::is_same_v<T, float> ? 2e-6 : 4e-15;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    CAPTURE(xs[i]);
+    const Result want = on_real(p, static_cast<double>(xs[i]));
+    // In float the reference is rounded to float (an overflow there is inf on both sides).
+    CHECK_MESSAGE(near(double(y.value()(i)), double(T(want.value)), tol), "value of " << std::string(p.name) << ": " << y.value()(i) << " vs " << want.value);
+    CHECK_MESSAGE(near(double(v.grad()(i)), double(T(want.d)), std::is_same_v<T, float> ? 1e-5 : 1e-13),
+                  "derivative of " << std::string(p.name) << ": " << v.grad()(i) << " vs " << want.d);
+  }
+}
+}  // namespace
+
+TEST_CASE("op rules: tensor kernels at the extremes give the C library's values, float and double") {
+  for (const UnaryPaths& p : unary_paths) {
+    check_extremes<double>(p, p.tensor);
+    check_extremes<float>(p, p.tensor_f);
+  }
+  // The rules with parameters, and pow with a fixed exponent (the binary rule, bound).
+  const UnaryPaths parametric[] = {
+      {"pow 2.5", [](const ad::Real& x) -> ad::Real { return pow(x, 2.5); }, nullptr,
+       [](const ad::Var<double>& x) { return ad::pow(x, 2.5); }, [](const ad::Var<float>& x) { return ad::pow(x, 2.5f); }},
+      {"pow -1.5", [](const ad::Real& x) -> ad::Real { return pow(x, -1.5); }, nullptr,
+       [](const ad::Var<double>& x) { return ad::pow(x, -1.5); }, [](const ad::Var<float>& x) { return ad::pow(x, -1.5f); }},
+      {"leaky_relu", [](const ad::Real& x) -> ad::Real { return leaky_relu(x, 0.25); }, nullptr,
+       [](const ad::Var<double>& x) { return ad::leaky_relu(x, 0.25); }, [](const ad::Var<float>& x) { return ad::leaky_relu(x, 0.25f); }},
+      {"elu", [](const ad::Real& x) -> ad::Real { return elu(x, 1.5); }, nullptr,
+       [](const ad::Var<double>& x) { return ad::elu(x, 1.5); }, [](const ad::Var<float>& x) { return ad::elu(x, 1.5f); }},
+      {"clamp", [](const ad::Real& x) -> ad::Real { return clamp(x, -0.5, 0.75); }, nullptr,
+       [](const ad::Var<double>& x) { return ad::clamp(x, -0.5, 0.75); }, [](const ad::Var<float>& x) { return ad::clamp(x, -0.5f, 0.75f); }},
+  };
+  for (const UnaryPaths& p : parametric) {
+    check_extremes<double>(p, p.tensor);
+    check_extremes<float>(p, p.tensor_f);
+  }
 }

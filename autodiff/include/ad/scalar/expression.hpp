@@ -4,6 +4,9 @@
 
 #include <ad/scalar/real.hpp>
 
+#include <cstring>
+#include <type_traits>
+
 namespace ad {
 
 // ---------------------------------------------------------------------------------------------
@@ -91,7 +94,10 @@ template <class Op, class A>
 class RealUnaryExpr : public detail::ExprTag {
  public:
   static constexpr int leaves = A::leaves;
-  static constexpr int positions = A::positions;
+  /// A rule with parameters (leaky_relu's slope) keeps them in positions after its operand's,
+  /// as constant Reals, so that rebuild() restores them.
+  static constexpr int n_params = std::is_empty_v<Op> ? 0 : int(sizeof(Op) / sizeof(double));
+  static constexpr int positions = A::positions + n_params;
   static constexpr int ops = A::ops + 1;
   static constexpr detail::ScalarOp kind = detail::scalar_kind<Op>;
   static constexpr bool elementary = detail::is_leaf<A>;
@@ -99,8 +105,23 @@ class RealUnaryExpr : public detail::ExprTag {
   /// The leaves (Reals, and constants as constant Reals) in order, and the expression rebuilt
   /// from them with the same values: how the rare paths of recording get an expression without
   /// the hot path ever taking its address (see ScalarTape::record).
-  [[gnu::always_inline]] void collect(Real* out) const { a_.collect(out); }
-  static RealUnaryExpr rebuild(const Real* in) { return RealUnaryExpr(A::rebuild(in)); }
+  [[gnu::always_inline]] void collect(Real* out) const {
+    a_.collect(out);
+    if constexpr (n_params > 0) {
+      double p[n_params];
+      std::memcpy(p, &op_, sizeof(Op));
+      for (int k = 0; k < n_params; ++k) out[A::positions + k] = Real(p[k]);
+    }
+  }
+  static RealUnaryExpr rebuild(const Real* in) {
+    Op op{};
+    if constexpr (n_params > 0) {
+      double p[n_params];
+      for (int k = 0; k < n_params; ++k) p[k] = in[A::positions + k].value();
+      std::memcpy(&op, p, sizeof(Op));
+    }
+    return RealUnaryExpr(A::rebuild(in), op);
+  }
 
   explicit RealUnaryExpr(const A& a, Op op = {})
       : a_(a), op_(op), tape_(a.tape()), epoch_(a.epoch()) {
