@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <span>
 
 namespace ad::nn {
@@ -249,6 +250,174 @@ std::string History::to_csv() const {
   return s;
 }
 
+// ---- the parts of fit -----------------------------------------------------------------------
+template <class T>
+EpochLoop<T>::EpochLoop(Trainer<T>& trainer, const xt::xarray<double>& x, const xt::xarray<double>& y,
+                        std::size_t batch_size)
+    : trainer_(trainer), x_(x), y_(&y), batch_size_(batch_size) {
+  check_xy("EpochLoop", x, y);
+  if (batch_size == 0) throw ValueError("EpochLoop: batch_size must be positive");
+  batch_size_ = std::min(batch_size, x.shape()[0]);
+  // Targets: labels stay (n,) for cross-entropy; other losses get a (rows, k) matrix.
+  if (trainer.loss() != Loss::cross_entropy && y.dimension() == 1) {
+    y2_ = y;
+    y2_.reshape({y.shape()[0], std::size_t(1)});
+    y_ = &y2_;
+  }
+}
+
+template <class T>
+EpochStats EpochLoop<T>::run(const std::vector<std::size_t>& order,
+                             const std::function<void(const BatchInfo<T>&)>& after_batch) {
+  const std::size_t n = order.size(), bs = batch_size_, batches = (n + bs - 1) / bs;
+  trainer_.model().train(true);
+  double loss_sum = 0;
+  Score score;
+  score.regression = trainer_.loss() == Loss::mse;
+  BatchInfo<T> info;
+  info.batches = batches;
+  for (std::size_t b = 0; b < batches; ++b) {
+    const std::size_t begin = b * bs, end = std::min(n, begin + bs);
+    const int slot = end - begin == bs ? 0 : 1;
+    gather_rows(x_, order, begin, end, xb_[slot]);
+    gather_rows(*y_, order, begin, end, yb_[slot]);
+    const double l = trainer_.step(xb_[slot], yb_[slot], std::span<const std::size_t>(order).subspan(begin, end - begin));
+    loss_sum += l * static_cast<double>(end - begin);
+    score.add(trainer_.last_output(), yb_[slot], trainer_.output_is_logits(), nullptr);
+    if (after_batch) {
+      info.batch = b + 1;
+      info.rows = end;
+      info.loss = l;
+      info.mean_loss = loss_sum / static_cast<double>(end);
+      info.output = &trainer_.last_output();
+      after_batch(info);
+    }
+  }
+  EpochStats st;
+  st.loss = loss_sum / static_cast<double>(n);
+  st.metric = score.value();
+  return st;
+}
+
+ProgressPrinter::ProgressPrinter(std::size_t epochs, std::size_t print_every, std::FILE* out, int live)
+    : epochs_(epochs),
+      print_every_(std::max<std::size_t>(print_every, 1)),
+      out_(out),
+      live_(live < 0 ? isatty(fileno(out)) != 0 : live != 0),
+      digits_(static_cast<int>(std::to_string(epochs).size())) {}
+
+namespace {
+double now_seconds() { return std::chrono::duration<double>(Clock::now().time_since_epoch()).count(); }
+}  // namespace
+
+void ProgressPrinter::begin_epoch() { last_draw_ = now_seconds(); }
+
+void ProgressPrinter::batch(std::size_t epoch, std::size_t batch, std::size_t batches, double mean_loss) {
+  if (!live_) return;
+  const double t = now_seconds();
+  if (!(t - last_draw_ > 0.1 || batch == batches)) return;
+  last_draw_ = t;
+  std::fprintf(out_, "\repoch %*zu/%zu [%s] %zu/%zu loss %.4f", digits_, epoch, epochs_, bar(batch, batches, 24).c_str(),
+               batch, batches, mean_loss);
+  std::fflush(out_);
+  bar_open_ = true;
+}
+
+void ProgressPrinter::end_epoch(const EpochStats& st, const std::string& metric, bool validation,
+                                std::size_t early_stop_best) {
+  const bool stop = early_stop_best > 0;
+  if (!(live_ || st.epoch % print_every_ == 0 || st.epoch == epochs_ || stop)) return;
+  std::string line = fmt::format("epoch {:>{}}/{} loss {:.4f} {} {:.4f}", st.epoch, digits_, epochs_, st.loss, metric,
+                                 st.metric);
+  if (validation) line += fmt::format(" val_loss {:.4f} val_{} {:.4f}", st.val_loss, metric, st.val_metric);
+  line += fmt::format(" lr {:.3g} {:.2f}s", st.lr, st.seconds);
+  if (stop) line += fmt::format(" (early stop: best epoch {})", early_stop_best);
+  std::fprintf(out_, "%s%s\n", live_ ? "\r\033[K" : "", line.c_str());
+  bar_open_ = false;
+}
+
+void ProgressPrinter::interrupt() {
+  if (live_ && bar_open_) std::fputc('\n', out_);
+  bar_open_ = false;
+}
+
+template <class T>
+EarlyStopping<T>::EarlyStopping(Module<T>& model, std::size_t patience, double min_delta, bool keep_best)
+    : model_(model),
+      patience_(patience),
+      min_delta_(min_delta),
+      keep_best_(keep_best),
+      best_loss_(std::numeric_limits<double>::infinity()) {
+  if (keep_best_)
+    for (auto& [name, a] : model_.state()) best_.push_back(*a);
+}
+
+template <class T>
+bool EarlyStopping<T>::update(std::size_t epoch, double loss) {
+  last_epoch_ = epoch;
+  if (loss < best_loss_ - min_delta_) {
+    best_loss_ = loss;
+    best_epoch_ = epoch;
+    wait_ = 0;
+    if (keep_best_) {
+      auto state = model_.state();
+      for (std::size_t k = 0; k < best_.size(); ++k)
+        std::copy(state[k].second->begin(), state[k].second->end(), best_[k].begin());
+    }
+  } else if (patience_ > 0 && ++wait_ >= patience_) {
+    stopped_ = true;
+  }
+  return stopped_;
+}
+
+template <class T>
+bool EarlyStopping<T>::restore() {
+  if (!keep_best_ || best_epoch_ == 0 || best_epoch_ == last_epoch_) return false;
+  auto state = model_.state();
+  for (std::size_t k = 0; k < best_.size(); ++k) std::copy(best_[k].begin(), best_[k].end(), state[k].second->begin());
+  return true;
+}
+
+void DivergenceCheck::start(double first_loss, double chance, std::string chance_what) {
+  start_ = first_loss;
+  chance_ = chance;
+  chance_what_ = std::move(chance_what);
+}
+
+void DivergenceCheck::batch(std::size_t epoch, std::size_t batch, double loss) const {
+  if (std::isfinite(loss)) return;
+  const std::string reason = fmt::format("the loss became {} at epoch {}, batch {}", loss, epoch, batch);
+  throw DivergenceError(
+      fmt::format("fit: {}: training diverged; lower the learning rate, scale the inputs or clip gradients", reason),
+      reason, epoch, loss, false);
+}
+
+void DivergenceCheck::epoch(std::size_t epoch, double loss) {
+  if (!finite_rules_) return;
+  const double ref = std::max(start_, chance_);
+  std::string why;
+  if (loss > factor_ * ref) {
+    why = fmt::format("the loss {:.4g} is more than {:g} times its start {:.4g} (chance: {:.4g}, {})", loss, factor_,
+                      start_, chance_, chance_what_);
+  } else if (loss >= chance_ && loss >= lowest_) {
+    if (++stalled_ >= std::max<std::size_t>(patience_, 1))
+      why = fmt::format("the loss {:.4g} has not gone below {:.4g} (epoch {}) for {} epochs and is no better "
+                        "than chance, {:.4g} ({})",
+                        loss, lowest_, lowest_epoch_, stalled_, chance_, chance_what_);
+  } else {
+    stalled_ = 0;
+  }
+  if (loss < lowest_) lowest_ = loss, lowest_epoch_ = epoch;
+  if (!why.empty()) {
+    const std::string reason = fmt::format("training diverged at epoch {}: {}", epoch, why);
+    throw DivergenceError(fmt::format("fit: {}; lower the learning rate, scale the inputs or clip gradients "
+                                      "(FitOptions::detect_divergence = false trains on regardless)",
+                                      reason),
+                          reason, epoch, loss, true);
+  }
+}
+
+// ---- fit: the parts put together ------------------------------------------------------------
 template <class T>
 History fit(Module<T>& model, Optimizer<T>& opt, const xt::xarray<double>& x, const xt::xarray<double>& y,
             const FitOptions& o) {
@@ -258,147 +427,71 @@ History fit(Module<T>& model, Optimizer<T>& opt, const xt::xarray<double>& x, co
   if (o.x_val) check_xy("fit (validation)", *o.x_val, *o.y_val);
   if (o.batch_size == 0) throw ValueError("fit: batch_size must be positive");
   const auto t_fit = Clock::now();
-  const std::size_t n = x.shape()[0], bs = std::min(o.batch_size, n);
-  const std::size_t batches = (n + bs - 1) / bs;
+  const std::size_t n = x.shape()[0];
 
   Trainer<T> trainer(model, opt, o.loss, o.l2, o.l1);
   trainer.clip_norm = o.clip_norm;
   trainer.clip_value = o.clip_value;
-  // Targets: labels stay (n,) for cross-entropy; other losses get a (rows, k) matrix.
-  xt::xarray<double> y2;
-  const xt::xarray<double>* yp = &y;
-  if (o.loss != Loss::cross_entropy && y.dimension() == 1) {
-    y2 = y;
-    y2.reshape({n, std::size_t(1)});
-    yp = &y2;
-  }
-  xt::xarray<T> xb[2], yb[2];
+  EpochLoop<T> loop(trainer, x, y, o.batch_size);
+  const bool early = o.patience > 0;
+  // The best weights are kept only where they can be restored: monitored training.
+  EarlyStopping<T> stopper(model, o.patience, o.min_delta, o.restore_best && (early || o.x_val));
+  DivergenceCheck divergence(o.detect_divergence, o.divergence_factor, o.divergence_patience);
+  std::optional<ProgressPrinter> progress;
+  if (o.verbose > 0) progress.emplace(o.epochs, o.print_every);
 
   History h;
   h.metric = o.loss == Loss::mse ? "r2" : "accuracy";
   h.epochs.reserve(o.epochs);
-  auto state = model.state();
-  std::vector<xt::xarray<T>> best;
-  const bool early = o.patience > 0;
-  if (early || o.restore_best) {
-    best.reserve(state.size());
-    for (auto& [name, a] : state) best.push_back(*a);
-  }
-  double best_loss = std::numeric_limits<double>::infinity();
-  std::size_t wait = 0;
-  // Divergence detection (see FitOptions): start and chance are known after the first step.
-  double start_loss = 0, chance = 0, lowest_loss = std::numeric_limits<double>::infinity();
-  std::size_t stalled = 0, lowest_epoch = 0;
-  std::string chance_what;
-
   std::vector<std::size_t> perm(n);
   for (std::size_t i = 0; i < n; ++i) perm[i] = i;
   Rng rng(o.seed);
   const double base_lr = opt.lr;
-  const bool tty = o.verbose > 0 && isatty(fileno(stderr));
-  const int digits = static_cast<int>(std::to_string(o.epochs).size());
   const bool was_training = model.training();
 
-  for (std::size_t epoch = 1; epoch <= o.epochs; ++epoch) {
+  std::size_t epoch = 1;
+  const std::function<void(const BatchInfo<T>&)> after_batch = [&](const BatchInfo<T>& b) {
+    divergence.batch(epoch, b.batch, b.loss);
+    if (epoch == 1 && b.batch == 1) {  // before any update: the yardsticks of divergence
+      std::string what;
+      const double chance = chance_loss(o.loss, y, *b.output, what);
+      divergence.start(b.loss, chance, std::move(what));
+    }
+    if (progress) progress->batch(epoch, b.batch, b.batches, b.mean_loss);
+  };
+
+  for (; epoch <= o.epochs; ++epoch) {
     const auto t0 = Clock::now();
-    model.train(true);
     opt.lr = o.schedule.at(base_lr, epoch - 1);
     if (o.shuffle) rng.shuffle(perm);
-    double loss_sum = 0;
-    Score score;
-    score.regression = o.loss == Loss::mse;
-    auto last_draw = Clock::now();
-    for (std::size_t b = 0; b < batches; ++b) {
-      const std::size_t begin = b * bs, end = std::min(n, begin + bs);
-      const int slot = end - begin == bs ? 0 : 1;
-      gather_rows(x, perm, begin, end, xb[slot]);
-      gather_rows(*yp, perm, begin, end, yb[slot]);
-      const double l = trainer.step(xb[slot], yb[slot], std::span<const std::size_t>(perm).subspan(begin, end - begin));
-      if (!std::isfinite(l)) {
-        if (tty) std::fputc('\n', stderr);
-        const std::string reason = fmt::format("the loss became {} at epoch {}, batch {}", l, epoch, b + 1);
-        throw DivergenceError(
-            fmt::format("fit: {}: training diverged; lower the learning rate, scale the inputs or clip gradients",
-                        reason),
-            reason, epoch, l, false);
-      }
-      if (epoch == 1 && b == 0) {
-        start_loss = l;
-        chance = chance_loss(o.loss, y, trainer.last_output(), chance_what);
-      }
-      loss_sum += l * static_cast<double>(end - begin);
-      score.add(trainer.last_output(), yb[slot], trainer.output_is_logits(), nullptr);
-      if (tty && (since(last_draw) > 0.1 || b + 1 == batches)) {
-        last_draw = Clock::now();
-        std::fprintf(stderr, "\repoch %*zu/%zu [%s] %zu/%zu loss %.4f", digits, epoch, o.epochs,
-                     bar(b + 1, batches, 24).c_str(), b + 1, batches, loss_sum / static_cast<double>(end));
-        std::fflush(stderr);
-      }
-    }
+    if (progress) progress->begin_epoch();
     EpochStats st;
-    st.epoch = epoch;
-    st.loss = loss_sum / static_cast<double>(n);
-    st.metric = score.value();
-    st.lr = opt.lr;
-    if (o.x_val) {
-      const Evaluation ev = evaluate(model, *o.x_val, *o.y_val, o.loss, std::max<std::size_t>(bs, 256));
-      st.val_loss = ev.loss;
-      st.val_metric = ev.metric;
-    }
-    st.seconds = since(t0);
-    h.epochs.push_back(st);
-
-    if (o.detect_divergence) {
-      const double ref = std::max(start_loss, chance);
-      std::string why;
-      if (st.loss > o.divergence_factor * ref) {
-        why = fmt::format("the loss {:.4g} is more than {:g} times its start {:.4g} (chance: {:.4g}, {})", st.loss,
-                          o.divergence_factor, start_loss, chance, chance_what);
-      } else if (st.loss >= chance && st.loss >= lowest_loss) {
-        if (++stalled >= std::max<std::size_t>(o.divergence_patience, 1))
-          why = fmt::format("the loss {:.4g} has not gone below {:.4g} (epoch {}) for {} epochs and is no better "
-                            "than chance, {:.4g} ({})",
-                            st.loss, lowest_loss, lowest_epoch, stalled, chance, chance_what);
-      } else {
-        stalled = 0;
+    try {
+      st = loop.run(perm, after_batch);
+      st.epoch = epoch;
+      st.lr = opt.lr;
+      if (o.x_val) {
+        const Evaluation ev = evaluate(model, *o.x_val, *o.y_val, o.loss, std::max<std::size_t>(loop.batch_size(), 256));
+        st.val_loss = ev.loss;
+        st.val_metric = ev.metric;
       }
-      if (st.loss < lowest_loss) lowest_loss = st.loss, lowest_epoch = epoch;
-      if (!why.empty()) {
-        if (tty) std::fputc('\n', stderr);
-        const std::string reason = fmt::format("training diverged at epoch {}: {}", epoch, why);
-        throw DivergenceError(fmt::format("fit: {}; lower the learning rate, scale the inputs or clip gradients "
-                                          "(FitOptions::detect_divergence = false trains on regardless)",
-                                          reason),
-                              reason, epoch, st.loss, true);
-      }
+      st.seconds = since(t0);
+      h.epochs.push_back(st);
+      divergence.epoch(epoch, st.loss);
+    } catch (...) {
+      if (progress) progress->interrupt();
+      throw;
     }
 
-    const double monitored = o.x_val ? st.val_loss : st.loss;
-    bool stop = false;
-    if (monitored < best_loss - o.min_delta) {
-      best_loss = monitored;
-      h.best_epoch = epoch;
-      wait = 0;
-      for (std::size_t k = 0; k < best.size(); ++k)
-        std::copy(state[k].second->begin(), state[k].second->end(), best[k].begin());
-    } else if (early && ++wait >= o.patience) {
-      stop = true;
-      h.stopped_early = true;
-    }
-    if (o.verbose > 0 && (tty || epoch % std::max<std::size_t>(o.print_every, 1) == 0 || epoch == o.epochs || stop)) {
-      std::string line = fmt::format("epoch {:>{}}/{} loss {:.4f} {} {:.4f}", epoch, digits, o.epochs, st.loss,
-                                     h.metric, st.metric);
-      if (o.x_val) line += fmt::format(" val_loss {:.4f} val_{} {:.4f}", st.val_loss, h.metric, st.val_metric);
-      line += fmt::format(" lr {:.3g} {:.2f}s", st.lr, st.seconds);
-      if (stop) line += fmt::format(" (early stop: best epoch {})", h.best_epoch);
-      std::fprintf(stderr, "%s%s\n", tty ? "\r\033[K" : "", line.c_str());
-    }
+    const bool stop = stopper.update(epoch, o.x_val ? st.val_loss : st.loss);
+    h.best_epoch = stopper.best_epoch();
+    h.stopped_early = stop;
+    if (progress) progress->end_epoch(st, h.metric, o.x_val != nullptr, stop ? h.best_epoch : 0);
     if (o.on_epoch && !o.on_epoch(st)) break;
     if (stop) break;
   }
   // Restore the best weights when training was monitored and the last epoch was not the best.
-  if (o.restore_best && (early || o.x_val) && h.best_epoch != 0 && h.best_epoch != h.epochs.size())
-    for (std::size_t k = 0; k < best.size(); ++k) std::copy(best[k].begin(), best[k].end(), state[k].second->begin());
+  if (early || o.x_val) stopper.restore();
   opt.lr = o.schedule.kind == LrSchedule::Kind::constant ? base_lr : opt.lr;
   model.train(was_training);
   h.seconds = since(t_fit);
@@ -496,6 +589,8 @@ std::vector<std::size_t> classes_from_scores(const xt::xarray<double>& s, double
 
 #define AD_NN_TRAIN(T)                                                                                         \
   template class Trainer<T>;                                                                                  \
+  template class EpochLoop<T>;                                                                                \
+  template class EarlyStopping<T>;                                                                            \
   template History fit<T>(Module<T>&, Optimizer<T>&, const xt::xarray<double>&, const xt::xarray<double>&,     \
                           const FitOptions&);                                                                 \
   template Evaluation evaluate<T>(Module<T>&, const xt::xarray<double>&, const xt::xarray<double>&, Loss,      \

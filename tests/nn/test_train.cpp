@@ -1,17 +1,24 @@
 // Training and files: XOR to 4/4, the digits network of the notes, early stopping with restored
-// weights, reproducible runs, and save/load (bit-exact round trip, every bad-file case).
+// weights, reproducible runs, the parts of fit one by one (EpochLoop, ProgressPrinter,
+// EarlyStopping, DivergenceCheck, LrSchedule in fit) and put together, and save/load (bit-exact
+// round trip, every bad-file case).
 #include <ad/nn/data.hpp>
 #include <ad/nn/serialize.hpp>
 #include <ad/nn/train.hpp>
 
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <unistd.h>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 #include <sstream>
+#include <stdexcept>
+#include <thread>
 
 using namespace ad;
 using namespace ad::nn;
@@ -172,6 +179,287 @@ TEST_CASE("fit rejects bad input with messages naming the problem") {
   xt::xarray<double> bad = xt::xarray<double>::from_shape({4});
   std::fill(bad.begin(), bad.end(), 7.0);  // class 7 of a 3-output model
   CHECK_THROWS_WITH_AS(fit(net, opt, x, bad, {.verbose = 0}), doctest::Contains("not a class index"), ValueError);
+}
+
+// ---- the parts of fit -----------------------------------------------------------------------
+namespace {
+// y = w x + b with w = b = 0.
+Linear<double> zero_line() {
+  Linear<double> lin(1, 1, std::uint64_t(0));
+  lin.weight.value.fill(0);
+  lin.bias.value.fill(0);
+  return lin;
+}
+// Everything a FILE* received, as text.
+std::string contents(std::FILE* f) {
+  std::fflush(f);
+  std::rewind(f);
+  std::string s;
+  for (int c; (c = std::fgetc(f)) != EOF;) s += static_cast<char>(c);
+  return s;
+}
+}  // namespace
+
+TEST_CASE("EpochLoop: one epoch of minibatch steps in the given order, worked by hand") {
+  // x = 1, 2, 3 with y = 2x; mse, SGD lr 0.1, batches of 2 in the order 2, 0, 1.
+  auto lin = zero_line();
+  SGD<double> opt(lin.parameters(), {.lr = 0.1});
+  Trainer<double> trainer(lin, opt, Loss::mse);
+  xt::xarray<double> x = xt::xarray<double>::from_shape({3, 1}), y = xt::xarray<double>::from_shape({3});
+  for (std::size_t i = 0; i < 3; ++i) x(i, 0) = double(i + 1), y(i) = 2.0 * double(i + 1);
+  EpochLoop<double> loop(trainer, x, y, 2);
+  CHECK(loop.batch_size() == 2);
+  CHECK(loop.rows() == 3);
+  lin.eval();
+  std::vector<BatchInfo<double>> seen;
+  std::vector<double> outputs;
+  const EpochStats st = loop.run({2, 0, 1}, [&](const BatchInfo<double>& b) {
+    seen.push_back(b);
+    outputs.insert(outputs.end(), b.output->begin(), b.output->end());
+  });
+  CHECK(lin.training());  // the loop trains in training mode
+  // Batch 1, rows 2 and 0: x = (3, 1), t = (6, 2), predictions 0: loss (36 + 4) / 2 = 20;
+  // dw = (2 (0 - 6) 3 + 2 (0 - 2) 1) / 2 = -20, db = (2 (-6) + 2 (-2)) / 2 = -8: w = 2, b = 0.8.
+  // Batch 2, row 1: x = 2, t = 4, prediction 4.8: loss 0.64; dw = 2 (0.8) 2 = 3.2, db = 1.6:
+  // w = 2 - 0.32 = 1.68, b = 0.8 - 0.16 = 0.64.
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[0].batch == 1);
+  CHECK(seen[0].batches == 2);
+  CHECK(seen[0].rows == 2);
+  CHECK(seen[0].loss == doctest::Approx(20));
+  CHECK(seen[0].mean_loss == doctest::Approx(20));
+  CHECK(seen[1].batch == 2);
+  CHECK(seen[1].rows == 3);
+  CHECK(seen[1].loss == doctest::Approx(0.64));
+  CHECK(seen[1].mean_loss == doctest::Approx((2 * 20 + 0.64) / 3));
+  REQUIRE(outputs.size() == 3);
+  CHECK(outputs[0] == 0);
+  CHECK(outputs[1] == 0);
+  CHECK(outputs[2] == doctest::Approx(4.8));
+  CHECK(lin.weight.value(0, 0) == doctest::Approx(1.68));
+  CHECK(lin.bias.value(0) == doctest::Approx(0.64));
+  // The epoch: the loss per row, and R^2 of the minibatch predictions: sse = 36 + 4 + 0.64,
+  // sst = 56 - 12^2 / 3 = 8.
+  CHECK(st.loss == doctest::Approx(40.64 / 3));
+  CHECK(st.metric == doctest::Approx(1 - 40.64 / 8));
+
+  // An exception from the callback ends the epoch after that step.
+  auto lin2 = zero_line();
+  SGD<double> opt2(lin2.parameters(), {.lr = 0.1});
+  Trainer<double> trainer2(lin2, opt2, Loss::mse);
+  EpochLoop<double> loop2(trainer2, x, y, 2);
+  CHECK_THROWS_AS(loop2.run({2, 0, 1}, [](const BatchInfo<double>&) { throw std::runtime_error("stop"); }),
+                  std::runtime_error);
+  CHECK(lin2.weight.value(0, 0) == doctest::Approx(2));
+  CHECK_THROWS_AS(EpochLoop<double>(trainer2, x, y, 0), ValueError);
+  CHECK_THROWS_AS(EpochLoop<double>(trainer2, x, xt::xarray<double>{1.0, 2.0}, 2), ShapeError);
+}
+
+TEST_CASE("ProgressPrinter: a line every print_every epochs off a terminal, a bar on one") {
+  std::FILE* f = std::tmpfile();
+  REQUIRE(f);
+  {
+    ProgressPrinter p(100, 25, f, /*live=*/0);
+    CHECK_FALSE(p.live());
+    for (std::size_t e = 1; e <= 100; ++e) {
+      p.begin_epoch();
+      p.batch(e, 1, 1, 9.0);  // no bar off a terminal
+      EpochStats st;
+      st.epoch = e, st.loss = 0.5, st.metric = 0.25, st.lr = 0.1, st.seconds = 1.5;
+      p.end_epoch(st, "accuracy", false);
+    }
+    p.interrupt();  // nothing to end
+  }
+  CHECK(contents(f) ==
+        "epoch  25/100 loss 0.5000 accuracy 0.2500 lr 0.1 1.50s\n"
+        "epoch  50/100 loss 0.5000 accuracy 0.2500 lr 0.1 1.50s\n"
+        "epoch  75/100 loss 0.5000 accuracy 0.2500 lr 0.1 1.50s\n"
+        "epoch 100/100 loss 0.5000 accuracy 0.2500 lr 0.1 1.50s\n");
+  std::fclose(f);
+
+  // Validation figures, an early stop (printed whenever it happens), a regression metric.
+  f = std::tmpfile();
+  {
+    ProgressPrinter p(20, 10, f, 0);
+    EpochStats st;
+    st.epoch = 7, st.loss = 1.23456, st.metric = -0.5, st.val_loss = 2, st.val_metric = 0.125, st.lr = 0.00123456;
+    st.seconds = 0.004;
+    p.end_epoch(st, "r2", true, /*early_stop_best=*/4);
+  }
+  CHECK(contents(f) == "epoch  7/20 loss 1.2346 r2 -0.5000 val_loss 2.0000 val_r2 0.1250 lr 0.00123 0.00s "
+                       "(early stop: best epoch 4)\n");
+  std::fclose(f);
+
+  // Live: the bar (24 wide) at the last batch, and after 0.1 s; the line replaces it.
+  f = std::tmpfile();
+  {
+    ProgressPrinter p(3, 1, f, 1);
+    CHECK(p.live());
+    p.begin_epoch();
+    std::this_thread::sleep_for(std::chrono::milliseconds(120));
+    p.batch(2, 1, 3, 0.25);  // 1/3 of 24 = 8
+    p.batch(2, 3, 3, 0.125);
+    EpochStats st;
+    st.epoch = 2, st.loss = 0.125, st.metric = 1, st.lr = 1, st.seconds = 2;
+    p.end_epoch(st, "accuracy", false);
+    p.begin_epoch();
+    p.batch(3, 3, 3, 0.5);
+    p.interrupt();  // ends the bar's line before an error message
+    p.interrupt();  // once
+  }
+  CHECK(contents(f) == "\repoch 2/3 [========>               ] 1/3 loss 0.2500"
+                       "\repoch 2/3 [========================] 3/3 loss 0.1250"
+                       "\r\033[Kepoch 2/3 loss 0.1250 accuracy 1.0000 lr 1 2.00s\n"
+                       "\repoch 3/3 [========================] 3/3 loss 0.5000\n");
+  std::fclose(f);
+}
+
+TEST_CASE("EarlyStopping: the best epoch, its weights, and patience") {
+  auto lin = zero_line();
+  EarlyStopping<double> stop(lin, /*patience=*/2, /*min_delta=*/0.01);
+  CHECK(stop.best_epoch() == 0);
+  // The weight is 10 * epoch at each epoch's end, so the restored value names the epoch.
+  const double losses[] = {5, 4, 4.5, 3.995};
+  bool stopped = false;
+  for (std::size_t e = 1; e <= 4 && !stopped; ++e) {
+    lin.weight.value(0, 0) = 10.0 * static_cast<double>(e);
+    stopped = stop.update(e, losses[e - 1]);
+    CHECK(stopped == (e == 4));  // 3.995 is not below 4 - 0.01: the second epoch without
+  }
+  CHECK(stop.stopped());
+  CHECK(stop.best_epoch() == 2);
+  CHECK(stop.best_loss() == 4);
+  CHECK(stop.restore());
+  CHECK(lin.weight.value(0, 0) == 20);
+
+  // patience 0 never stops; the last epoch being the best leaves nothing to restore
+  EarlyStopping<double> watch(lin, 0);
+  for (std::size_t e = 1; e <= 50; ++e) CHECK_FALSE(watch.update(e, 1.0));
+  CHECK(watch.best_epoch() == 1);
+  EarlyStopping<double> last(lin, 3);
+  last.update(1, 2.0);
+  last.update(2, 1.0);
+  lin.weight.value(0, 0) = 7;
+  CHECK_FALSE(last.restore());
+  CHECK(lin.weight.value(0, 0) == 7);
+  // without keep_best, no copy and nothing restored
+  EarlyStopping<double> no_copy(lin, 1, 0, /*keep_best=*/false);
+  no_copy.update(1, 1.0);
+  CHECK(no_copy.update(2, 2.0));
+  CHECK_FALSE(no_copy.restore());
+  CHECK(lin.weight.value(0, 0) == 7);
+}
+
+TEST_CASE("DivergenceCheck: NaN, blow-up and stall, with the epoch and the fix named") {
+  const double chance = std::log(10.0);
+  DivergenceCheck d;
+  d.start(2.0, chance, "log 10 for 10 classes");
+  CHECK_NOTHROW(d.batch(1, 1, 1e300));
+  try {
+    d.batch(3, 2, std::nan(""));
+    FAIL("no DivergenceError");
+  } catch (const DivergenceError& e) {
+    CHECK(std::string(e.what()) == "fit: the loss became nan at epoch 3, batch 2: training diverged; lower the "
+                                   "learning rate, scale the inputs or clip gradients");
+    CHECK(e.epoch == 3);
+    CHECK_FALSE(e.finite_rule);
+  }
+  CHECK_NOTHROW(d.epoch(1, 23.0));  // not above 10 max(2, 2.3026) = 23.026
+  try {
+    d.epoch(2, 23.1);
+    FAIL("no DivergenceError");
+  } catch (const DivergenceError& e) {
+    CHECK(e.reason == "training diverged at epoch 2: the loss 23.1 is more than 10 times its start 2 (chance: "
+                      "2.303, log 10 for 10 classes)");
+    CHECK(e.finite_rule);
+    CHECK(e.loss == 23.1);
+  }
+  // Stalled at or above chance for `patience` epochs without a new lowest loss.
+  DivergenceCheck s(true, 10, 3);
+  s.start(2.4, chance, "log 10 for 10 classes");
+  s.epoch(1, 2.5);  // the lowest so far
+  s.epoch(2, 2.6);  // 1
+  s.epoch(3, 2.5);  // 2: not below the lowest
+  try {
+    s.epoch(4, 2.7);  // 3
+    FAIL("no DivergenceError");
+  } catch (const DivergenceError& e) {
+    CHECK(e.reason == "training diverged at epoch 4: the loss 2.7 has not gone below 2.5 (epoch 1) for 3 epochs "
+                      "and is no better than chance, 2.303 (log 10 for 10 classes)");
+  }
+  // A slow learner above chance lowers its loss every epoch and goes on.
+  DivergenceCheck slow(true, 10, 2);
+  slow.start(3, chance, "log 10 for 10 classes");
+  for (std::size_t e = 1; e <= 100; ++e) CHECK_NOTHROW(slow.epoch(e, 3.0 - 0.001 * static_cast<double>(e)));
+  // Without the finite rules only NaN and inf stop training.
+  DivergenceCheck off(false);
+  off.start(2, chance, "");
+  CHECK_NOTHROW(off.epoch(1, 1e6));
+  CHECK_THROWS_AS(off.batch(1, 1, INFINITY), DivergenceError);
+}
+
+TEST_CASE("fit follows LrSchedule epoch by epoch and leaves a schedule's last rate") {
+  Dataset d = load_gates("xor");
+  auto net = mlp<double>({2, 4, 1}, "tanh", "sigmoid", 1);
+  SGD<double> opt(net.parameters(), {.lr = 0.4});
+  History h = fit(net, opt, d.x, d.y,
+                  {.epochs = 5, .batch_size = 4, .loss = Loss::bce, .schedule = LrSchedule::step(2, 0.5), .verbose = 0});
+  std::vector<double> lrs;
+  for (const auto& e : h.epochs) lrs.push_back(e.lr);
+  CHECK(lrs == std::vector<double>{0.4, 0.4, 0.2, 0.2, 0.1});
+  CHECK(opt.lr == 0.1);
+  History c = fit(net, opt, d.x, d.y, {.epochs = 2, .batch_size = 4, .loss = Loss::bce, .verbose = 0});
+  CHECK(c.epochs[1].lr == 0.1);
+  CHECK(opt.lr == 0.1);  // a constant schedule gives back the rate it started from
+}
+
+TEST_CASE("the parts of fit, put together by hand, give fit's training bit for bit") {
+  // Digits with validation, early stopping and a cosine schedule: fit, and the loop of train.hpp's
+  // comment (with the validation loss that fit adds).
+  Dataset digits = load_digits();
+  for (auto& v : digits.x) v /= 16.0;
+  Split s = train_test_split(digits, 0.3, 1);
+  const std::size_t epochs = 40;
+  const auto schedule = LrSchedule::cosine(epochs, 0.01);
+
+  auto a = mlp<double>({64, 20, 10}, "tanh", "softmax", 3);
+  SGD<double> opt_a(a.parameters(), {.lr = 0.5, .momentum = 0.5});
+  History h = fit(a, opt_a, s.train.x, s.train.y,
+                  {.epochs = epochs, .batch_size = 64, .seed = 5, .x_val = &s.test.x, .y_val = &s.test.y,
+                   .patience = 2, .schedule = schedule, .verbose = 0});
+
+  auto b = mlp<double>({64, 20, 10}, "tanh", "softmax", 3);
+  SGD<double> opt_b(b.parameters(), {.lr = 0.5, .momentum = 0.5});
+  Trainer<double> trainer(b, opt_b, Loss::cross_entropy);
+  EpochLoop<double> loop(trainer, s.train.x, s.train.y, 64);
+  EarlyStopping<double> stopper(b, 2);
+  std::vector<std::size_t> order(s.train.size());
+  std::iota(order.begin(), order.end(), std::size_t(0));
+  Rng rng(5);
+  std::vector<double> losses, val_losses;
+  std::size_t stopped_at = 0;
+  for (std::size_t epoch = 1; epoch <= epochs; ++epoch) {
+    opt_b.lr = schedule.at(0.5, epoch - 1);
+    rng.shuffle(order);
+    const EpochStats st = loop.run(order);
+    losses.push_back(st.loss);
+    val_losses.push_back(evaluate(b, s.test.x, s.test.y, Loss::cross_entropy, 256).loss);
+    if (stopper.update(epoch, val_losses.back())) {
+      stopped_at = epoch;
+      break;
+    }
+  }
+  stopper.restore();
+
+  REQUIRE(h.epochs.size() == losses.size());
+  for (std::size_t e = 0; e < losses.size(); ++e) {
+    CHECK(h.epochs[e].loss == losses[e]);
+    CHECK(h.epochs[e].val_loss == val_losses[e]);
+  }
+  CHECK(stopped_at != 0);  // the run stops early (epoch 21 of 40 here), so restoring is compared too
+  CHECK(h.stopped_early == (stopped_at != 0));
+  CHECK(h.best_epoch == stopper.best_epoch());
+  CHECK(same_bits(a, b));
 }
 
 TEST_CASE("save/load round-trips architecture and weights bit for bit") {

@@ -1,6 +1,11 @@
 // Training: Trainer (one step on a minibatch), fit (epochs of reshuffled minibatches, history,
 // early stopping, progress), evaluate and predict.
 //
+// fit is a composition of parts you can use in a loop of your own (see "The parts of fit"):
+// EpochLoop (one epoch of minibatch steps), ProgressPrinter (the bar and the epoch lines),
+// EarlyStopping (the best epoch, its weights, when to stop), DivergenceCheck (the NaN, blow-up
+// and stall rules) and LrSchedule (optim.hpp: the learning rate of each epoch).
+//
 // A step is: clear the tape, record the forward pass and the loss, sweep backward, copy each
 // parameter's adjoint into its grad buffer, clip, let the optimizer update the weights. The tape
 // keeps its buffers, so after the first full and the first short (last) minibatch a step
@@ -25,6 +30,7 @@
 #include <ad/nn/optim.hpp>
 
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <limits>
 #include <span>
@@ -118,6 +124,8 @@ class Trainer {
   /// The model's output of the last step (logits when the final softmax/sigmoid was fused).
   const xt::xarray<T>& last_output() const { return last_output_.value(); }
   bool output_is_logits() const { return fused_; }
+  Module<T>& model() const { return model_; }
+  Loss loss() const { return loss_; }
 
   double clip_norm = 0, clip_value = 0;
 
@@ -135,9 +143,154 @@ class Trainer {
   Var<T> last_output_;
 };
 
+/// Trains `model` on (x, y) for options.epochs epochs (see FitOptions) and returns the history:
+/// each epoch, EpochLoop over a fresh shuffle of the rows at the schedule's learning rate, the
+/// validation loss, DivergenceCheck, EarlyStopping, the ProgressPrinter's line and on_epoch.
 template <class T>
 History fit(Module<T>& model, Optimizer<T>& opt, const xt::xarray<double>& x, const xt::xarray<double>& y,
             const FitOptions& options = {});
+
+// ---- The parts of fit ----------------------------------------------------------------------
+// A loop of your own, as fit does it (fit adds the validation loss, the history and on_epoch):
+//
+//   Trainer<double> trainer(net, opt, Loss::cross_entropy);
+//   EpochLoop<double> loop(trainer, x, y, /*batch_size=*/100);
+//   EarlyStopping<double> stopper(net, /*patience=*/5);
+//   ProgressPrinter progress(epochs);
+//   std::vector<std::size_t> order = ...;  // 0 .. n-1
+//   Rng rng(1);
+//   for (std::size_t epoch = 1; epoch <= epochs; ++epoch) {
+//     opt.lr = LrSchedule::cosine(epochs).at(0.1, epoch - 1);
+//     rng.shuffle(order);
+//     progress.begin_epoch();
+//     EpochStats st = loop.run(order, [&](const BatchInfo<double>& b) {
+//       progress.batch(epoch, b.batch, b.batches, b.mean_loss);
+//     });
+//     st.epoch = epoch, st.lr = opt.lr;
+//     const bool stop = stopper.update(epoch, st.loss);
+//     progress.end_epoch(st, "accuracy", /*validation=*/false, stop ? stopper.best_epoch() : 0);
+//     if (stop) break;
+//   }
+//   stopper.restore();
+
+/// What EpochLoop::run reports after each minibatch step.
+template <class T>
+struct BatchInfo {
+  std::size_t batch = 0;    // 1-based
+  std::size_t batches = 0;  // in the epoch
+  std::size_t rows = 0;     // rows of the epoch done, this batch's included
+  double loss = 0;          // this minibatch's loss (penalties included); NaN or inf if it diverged
+  double mean_loss = 0;     // mean loss per row over the epoch so far
+  const xt::xarray<T>* output = nullptr;  // the model's output on it (logits when fused)
+};
+
+/// The training loop of one epoch: the rows of x in a given order, batch_size at a time (the
+/// last batch shorter), gathered into reused buffers as T, one Trainer::step each, the model in
+/// training mode. x and y as fit takes them; they are referenced, not copied.
+template <class T>
+class EpochLoop {
+ public:
+  EpochLoop(Trainer<T>& trainer, const xt::xarray<double>& x, const xt::xarray<double>& y, std::size_t batch_size);
+  /// One epoch over the rows in `order` (any sequence of row indices, usually a permutation of
+  /// 0 .. n-1 shuffled per epoch). after_batch, when given, is called after every step; an
+  /// exception from it ends the epoch. Returns loss (the mean over the rows) and metric
+  /// (training accuracy, or R^2 for mse) of the epoch; the other fields are the caller's.
+  EpochStats run(const std::vector<std::size_t>& order,
+                 const std::function<void(const BatchInfo<T>&)>& after_batch = {});
+  std::size_t batch_size() const { return batch_size_; }
+  std::size_t rows() const { return x_.shape()[0]; }
+
+ private:
+  Trainer<T>& trainer_;
+  const xt::xarray<double>& x_;
+  xt::xarray<double> y2_;           // y as (n, 1) when a loss other than cross-entropy gets (n,)
+  const xt::xarray<double>* y_;
+  std::size_t batch_size_;
+  xt::xarray<T> xb_[2], yb_[2];     // full batches and the short last one
+};
+
+/// fit's progress display (FitOptions::verbose = 1). On a live output (a terminal) a bar per
+/// epoch, redrawn at most every 0.1 s and at the last batch, then replaced by the epoch's line;
+/// elsewhere only the line, every print_every epochs, at the last epoch and at an early stop:
+///   epoch  7/100 loss 0.3274 accuracy 0.9123 val_loss 0.3512 val_accuracy 0.9031 lr 0.1 0.02s
+class ProgressPrinter {
+ public:
+  /// epochs: the run's length; out: where to write; live: 1 bar, 0 lines only, -1 (the default)
+  /// a bar when `out` is a terminal.
+  explicit ProgressPrinter(std::size_t epochs, std::size_t print_every = 1, std::FILE* out = stderr, int live = -1);
+  bool live() const { return live_; }
+  /// At the start of an epoch (the bar's clock).
+  void begin_epoch();
+  /// After minibatch `batch` of `batches` (1-based): the bar with the mean loss so far (live only).
+  void batch(std::size_t epoch, std::size_t batch, std::size_t batches, double mean_loss);
+  /// After an epoch: its line when due. metric: "accuracy" or "r2"; validation: print val_loss
+  /// and val_metric; early_stop_best > 0: training stops here, at best epoch early_stop_best.
+  void end_epoch(const EpochStats& stats, const std::string& metric, bool validation,
+                 std::size_t early_stop_best = 0);
+  /// Ends the line of a live bar that is showing, before an error message is printed.
+  void interrupt();
+
+ private:
+  std::size_t epochs_, print_every_;
+  std::FILE* out_;
+  bool live_;
+  int digits_;
+  double last_draw_ = 0;  // seconds on a steady clock
+  bool bar_open_ = false;  // a bar is on the current line
+};
+
+/// Early stopping on a monitored loss (the validation loss, or the training loss): remembers the
+/// best epoch, a loss below the best by more than min_delta, with a copy of the model's weights
+/// at it (keep_best), and says stop when `patience` epochs in a row brought no such improvement
+/// (patience 0: never, only the best epoch is tracked).
+template <class T>
+class EarlyStopping {
+ public:
+  explicit EarlyStopping(Module<T>& model, std::size_t patience = 0, double min_delta = 0, bool keep_best = true);
+  /// After epoch `epoch` (1-based) with its monitored loss; true: stop training now.
+  bool update(std::size_t epoch, double loss);
+  std::size_t best_epoch() const { return best_epoch_; }  // 0 before any epoch
+  double best_loss() const { return best_loss_; }
+  bool stopped() const { return stopped_; }
+  /// Copies the best epoch's weights back into the model (keep_best only). False, and nothing
+  /// done, when there is no best epoch yet or the last epoch seen was the best.
+  bool restore();
+
+ private:
+  Module<T>& model_;
+  std::size_t patience_;
+  double min_delta_;
+  bool keep_best_;
+  std::vector<xt::xarray<T>> best_;
+  double best_loss_;
+  std::size_t best_epoch_ = 0, last_epoch_ = 0, wait_ = 0;
+  bool stopped_ = false;
+};
+
+/// fit's divergence rules (see FitOptions): a NaN or infinite minibatch loss always, and with
+/// finite_rules a blow-up (an epoch's mean loss above factor * max(start, chance)) or a stall
+/// (`patience` epochs in a row at or above chance and not below the lowest loss so far) throw
+/// DivergenceError.
+class DivergenceCheck {
+ public:
+  explicit DivergenceCheck(bool finite_rules = true, double factor = 10, std::size_t patience = 10)
+      : finite_rules_(finite_rules), factor_(factor), patience_(patience) {}
+  /// The yardsticks, known after the first step: the first minibatch's loss (before any update)
+  /// and the loss of chance, with its description for messages ("log 10 for 10 classes").
+  void start(double first_loss, double chance, std::string chance_what);
+  /// A minibatch's loss: DivergenceError if it is NaN or infinite.
+  void batch(std::size_t epoch, std::size_t batch, double loss) const;
+  /// An epoch's mean training loss: DivergenceError on a blow-up or a stall (finite_rules only).
+  void epoch(std::size_t epoch, double mean_loss);
+
+ private:
+  bool finite_rules_;
+  double factor_;
+  std::size_t patience_;
+  double start_ = 0, chance_ = 0, lowest_ = std::numeric_limits<double>::infinity();
+  std::size_t stalled_ = 0, lowest_epoch_ = 0;
+  std::string chance_what_;
+};
 
 struct Evaluation {
   double loss = 0;
@@ -161,5 +314,9 @@ std::vector<std::size_t> classes_from_scores(const xt::xarray<double>& scores, d
 
 extern template class Trainer<float>;
 extern template class Trainer<double>;
+extern template class EpochLoop<float>;
+extern template class EpochLoop<double>;
+extern template class EarlyStopping<float>;
+extern template class EarlyStopping<double>;
 
 }  // namespace ad::nn
