@@ -1,11 +1,16 @@
 // Helpers shared by the test programs: scratch folders and files, exact exception messages,
-// small array builders.
+// small array builders, and the suite's one measure of numerical agreement (rel_err).
 #pragma once
 
 #include <doctest/doctest.h>
 #include <xtensor/xarray.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <exception>
+#include <limits>
+#include <sstream>
+#include <type_traits>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -69,5 +74,57 @@ inline xt::xarray<double> column(const std::vector<double>& v) {
 }
 
 inline bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+/// What rel_err divides each entry's difference by.
+enum class Rel {
+  entrywise,  ///< |want_i|: every entry to the same relative precision (a 0 must be met exactly)
+  normwise,   ///< max_j |want_j|: the result as a whole, for entries computed with cancellation
+  floor_one,  ///< max(1, |want_i|): relative, but absolute below 1 (finite differences, whose
+              ///< error is absolute near zero)
+};
+
+/// The suite's one measure of numerical agreement: the largest, over entries, of
+/// |got_i - want_i| / scale_i, with the scale that `how` names. A NaN agrees only with a NaN and
+/// an infinity only with itself (otherwise the error is infinite), as does anything with a zero
+/// scale. `got` and `want` are numbers or arrays (xtensor expressions, float or double) of one
+/// shape; shapes that differ fail the check and give an infinite error.
+///   CHECK(support::rel_err(x.grad(), expected) <= 1e-15);
+template <class A, class B>
+double rel_err(const A& got, const B& want, Rel how = Rel::entrywise) {
+  const auto as_array = [](const auto& v) {
+    if constexpr (std::is_arithmetic_v<std::decay_t<decltype(v)>>)
+      return xt::xarray<double>(static_cast<double>(v));
+    else
+      return xt::xarray<double>(xt::cast<double>(v));
+  };
+  const xt::xarray<double> g = as_array(got), w = as_array(want);
+  const double inf = std::numeric_limits<double>::infinity();
+  if (g.dimension() != w.dimension() || !std::equal(g.shape().begin(), g.shape().end(), w.shape().begin())) {
+    const auto str = [](const auto& shape) {
+      std::ostringstream o;
+      o << '(';
+      for (std::size_t d = 0; d < shape.size(); ++d) o << (d ? ", " : "") << shape[d];
+      return o.str() + ')';
+    };
+    FAIL_CHECK("rel_err: got shape " << str(g.shape()) << ", want shape " << str(w.shape()));
+    return inf;
+  }
+  double largest = 0;
+  for (double v : w) largest = std::max(largest, std::isfinite(v) ? std::fabs(v) : 0.0);
+  double worst = 0;
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    const double a = g.data()[i], b = w.data()[i];
+    if (std::isnan(a) || std::isnan(b) || std::isinf(a) || std::isinf(b)) {
+      if (!(std::isnan(a) && std::isnan(b)) && a != b) return inf;
+      continue;
+    }
+    const double d = std::fabs(a - b);
+    if (d == 0) continue;
+    const double scale = how == Rel::entrywise ? std::fabs(b) : how == Rel::normwise ? largest
+                                                                                     : std::max(1.0, std::fabs(b));
+    worst = std::max(worst, scale == 0 ? inf : d / scale);
+  }
+  return worst;
+}
 
 }  // namespace support

@@ -1,9 +1,47 @@
-// pick (autodiff/src/ops/select.cpp): labels beyond what a float holds exactly.
+// pick (autodiff/src/ops/select.cpp) through the op checker, every value and adjoint exact; then
+// what a row cannot say: labels beyond what a float holds exactly.
 #include <ad/ops.hpp>
+
+#include "op_checks.hpp"
 
 #include <doctest/doctest.h>
 
 #include <cstddef>
+
+using namespace op_checks;
+
+namespace {
+
+Row pick_row(const Shape& s, const std::vector<std::size_t>& labels) {
+  std::string names;
+  for (auto l : labels) names += (names.empty() ? "" : ", ") + std::to_string(l);
+  return {.label = "pick " + ad::shape_str(s) + " labels {" + names + "}",
+          .op = "pick",
+          .f = [=](const auto& x) { return ad::pick(x[0], labels); },
+          .shapes = {s},
+          .value =
+              [=](const Inputs& x) {
+                Arr y = xt::zeros<double>({labels.size()});
+                for (std::size_t i = 0; i < labels.size(); ++i) y(i) = x[0](i, labels[i]);
+                return y;
+              },
+          .vjp =
+              [=](const Inputs& x, const Arr& w) {
+                Arr g = xt::zeros<double>(x[0].shape());
+                for (std::size_t i = 0; i < labels.size(); ++i) g(i, labels[i]) += w(i);
+                return Inputs{g};
+              },
+          // a vector; a matrix with a row too many; a 3-d value
+          .bad_shapes = {{{labels.size()}}, {{labels.size() + 1, s[1]}}, {{labels.size(), s[1], 1}}},
+          .tol = exact};
+}
+
+}  // namespace
+
+TEST_CASE("select: pick, every row of the table") {
+  check_rows({pick_row({3, 4}, {3, 0, 3}), pick_row({1, 1}, {0}), pick_row({4, 2}, {1, 1, 0, 1}),
+              pick_row({0, 5}, {})});
+}
 
 TEST_CASE("pick: a float tape keeps a label above 2^24 exactly") {
   // float(2^24 + 1) is 2^24: a label kept as a float would pick, and send the adjoint to, the
