@@ -23,8 +23,7 @@ namespace {
 using ad::Real;
 
 bool close(double got, double want, double rel) {
-  if (std::isnan(want)) return std::isnan(got);
-  return std::fabs(got - want) <= rel * std::max(1.0, std::fabs(want));
+  return support::rel_err(got, want, support::Rel::floor_one) <= rel;
 }
 
 // Central finite difference of a plain function (f evaluated on constant Reals).

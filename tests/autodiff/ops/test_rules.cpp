@@ -14,6 +14,8 @@
 
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -26,12 +28,8 @@ namespace {
 using LD = long double;
 const double nan_v = std::numeric_limits<double>::quiet_NaN();
 
-/// |a - b| <= tol max(1, |b|): relative, and absolute near zero.
-bool near(double a, double b, double tol) {
-  if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
-  if (std::isinf(a) || std::isinf(b)) return a == b;
-  return std::fabs(a - b) <= tol * std::max(1.0, std::fabs(b));
-}
+/// |a - b| <= tol max(1, |b|): relative, and absolute near zero (the suite's rel_err).
+bool near(double a, double b, double tol) { return support::rel_err(a, b, support::Rel::floor_one) <= tol; }
 
 // ---- the test rows: a reference and points, per function name ---------------------------------
 struct UnaryRow {
