@@ -4,37 +4,35 @@
 //   adiff 'x*y + sin(x)' --at x=1,y=2 --json
 //
 // The formula is parsed once (ad::Expression), evaluated onto a scalar tape at the given point,
-// and one reverse sweep gives every partial derivative. Exit codes: 0 success (also when the
-// value is nan, with a warning), 2 bad usage or a formula that does not parse, 1 anything else.
+// and one reverse sweep gives every partial derivative. Options are read by CLI11. --json is
+// written here, not by a JSON library, for its documented layout: ", " and ": " separators, 17
+// significant digits, integers without ".0" (nlohmann-json's dump gives {"value":1.0}). Exit
+// codes: 0 success (also when the value is nan, with a warning), 2 bad usage or a formula that
+// does not parse, 1 anything else.
 #include <ad/expression.hpp>
 #include <ad/scalar.hpp>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace {
 
-constexpr const char* usage = R"(usage: adiff EXPRESSION [--at NAME=VALUE[,NAME=VALUE...]] [options]
+constexpr const char* kHelpHead = R"(usage: adiff EXPRESSION [--at NAME=VALUE[,NAME=VALUE...]] [options]
 
 Prints the value of EXPRESSION and its partial derivative with respect to each variable,
 computed by reverse-mode automatic differentiation (one sweep over a recorded tape).
 
-  --at x=1.5,y=2   values of the variables (repeatable; a value may be a constant
-                   expression such as pi/4)
-  --json           print {"value": V, "gradient": {"x": GX, ...}} with 17 significant digits
-  --check          also estimate each derivative by central finite differences and show the
-                   difference
-  --tape           print the recorded tape: one line per node with its op, inputs (with
-                   local partial derivatives), value and adjoint after the sweep
-  --dot            print the tape as a Graphviz graph instead (adiff ... --dot | dot -Tsvg)
-  --help           this text
-
+)";
+constexpr const char* kHelpTail = R"(
 Expressions: numbers (2, 0.5, 1e-3), variables, + - * / ^ (^ is right-associative and binds
 tighter than unary minus: -x^2 = -(x^2)), parentheses, constants pi and e, and the functions
 exp log log1p expm1 sqrt cbrt sin cos tan asin acos atan sinh cosh tanh asinh acosh atanh
@@ -44,6 +42,24 @@ Examples:
   adiff 'sqrt(x^2 + exp(x^2))' --at x=1.5
   adiff 'x*y + sin(x)' --at x=1,y=2 --json --check
 )";
+
+/// --help: the options in the order added, "  --name VALUE" padded to column 19, the description
+/// after it (a "\n" in it starts a new line at column 19).
+class HelpFormatter : public CLI::FormatterBase {
+ public:
+  std::string make_help(const CLI::App* app, std::string, CLI::AppFormatMode) const override {
+    constexpr std::size_t column = 19;
+    std::string s = kHelpHead;
+    for (const CLI::Option* o : app->get_options()) {
+      std::string line = "  " + o->get_name();
+      if (!o->get_type_name().empty()) line += " " + o->get_type_name();
+      line.resize(std::max(line.size() + 1, column), ' ');
+      for (char c : o->get_description()) line += c == '\n' ? "\n" + std::string(column, ' ') : std::string(1, c);
+      s += line + "\n";
+    }
+    return s + kHelpTail;
+  }
+};
 
 struct UsageError {
   std::string message;
@@ -117,34 +133,58 @@ int run(int argc, char** argv) {
   std::string text;
   bool have_text = false, json = false, check = false, tape_out = false, dot = false;
   std::vector<std::pair<std::string, double>> at;
-  for (int i = 1; i < argc; ++i) {
+  // The options by CLI11, each read in command-line order (trigger_on_parse); the expression is
+  // what no option takes (CLI11 would read '-x^2 + pi' as a short option).
+  CLI::App app{"", "adiff"};
+  app.set_help_flag();
+  app.add_option_function<std::string>("--at", [&](const std::string& v) { parse_at(v, at); },
+                                       "values of the variables (repeatable; a value may be a constant\n"
+                                       "expression such as pi/4)")
+      ->type_name("x=1.5,y=2")
+      ->trigger_on_parse();
+  const auto flag = [&](const char* name, bool& value, const char* text) {
+    app.add_flag_function(name, [&value](std::int64_t) { value = true; }, text)->trigger_on_parse();
+  };
+  flag("--json", json, R"(print {"value": V, "gradient": {"x": GX, ...}} with 17 significant digits)");
+  flag("--check", check,
+       "also estimate each derivative by central finite differences and show the\ndifference");
+  flag("--tape", tape_out,
+       "print the recorded tape: one line per node with its op, inputs (with\n"
+       "local partial derivatives), value and adjoint after the sweep");
+  flag("--dot", dot, "print the tape as a Graphviz graph instead (adiff ... --dot | dot -Tsvg)");
+  // --help as read in order: an unknown option or a second expression before it is reported.
+  const auto help = [&](std::int64_t) {
+    std::size_t expressions = 0;
+    for (const std::string& r : app.remaining())
+      if (r.starts_with("--") || ++expressions > 1) return;
+    throw CLI::CallForHelp();
+  };
+  app.add_flag_function("--help,-h", help, "this text")->trigger_on_parse();
+  app.formatter(std::make_shared<HelpFormatter>());
+  app.allow_extras();
+  for (int i = 1; i < argc; ++i) {  // a flag given a value is no option of adiff's
     const std::string_view a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::fputs(usage, stdout);
-      return 0;
-    } else if (a == "--json") {
-      json = true;
-    } else if (a == "--check") {
-      check = true;
-    } else if (a == "--tape") {
-      tape_out = true;
-    } else if (a == "--dot") {
-      dot = true;
-    } else if (a == "--at") {
-      if (i + 1 >= argc) throw UsageError{"--at needs NAME=VALUE, e.g. --at x=1.5"};
-      parse_at(argv[++i], at);
-    } else if (a.starts_with("--at=")) {
-      parse_at(std::string(a.substr(5)), at);
-    } else if (a.size() > 1 && a[0] == '-' && a[1] == '-') {
+    if (a.starts_with("--") && a.find('=') != std::string_view::npos && !a.starts_with("--at="))
       throw UsageError{fmt::format("unknown option '{}' (see adiff --help)", a)};
-    } else if (!have_text) {
-      text = std::string(a);
-      have_text = true;
-    } else {
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::fputs(app.help().c_str(), stdout);
+    return 0;
+  } catch (const CLI::ArgumentMismatch&) {  // --at, the one option with a value, ended the line
+    throw UsageError{"--at needs NAME=VALUE, e.g. --at x=1.5"};
+  } catch (const CLI::ParseError& e) {
+    throw UsageError{e.what()};
+  }
+  for (const std::string& a : app.remaining()) {
+    if (a.starts_with("--")) throw UsageError{fmt::format("unknown option '{}' (see adiff --help)", a)};
+    if (have_text)
       throw UsageError{fmt::format("more than one expression given: '{}' and '{}' (quote the "
                                    "expression)",
                                    text, a)};
-    }
+    text = a;
+    have_text = true;
   }
   if (!have_text) throw UsageError{"no expression given (see adiff --help)"};
   if (json && (tape_out || dot))

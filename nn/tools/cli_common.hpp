@@ -1,5 +1,6 @@
-// What nn-train and nn-predict share: usage errors, loading data by name or file, input
-// scaling, and the ".meta" file written next to a saved model.
+// What nn-train and nn-predict share: the command line (CLI11, with the tools' own messages and
+// --help layout), usage errors, loading data by name or file, input scaling, and the ".meta" file
+// written next to a saved model.
 //
 // The model file (ad::nn::save, docs/model-format.md) holds the network. What a prediction needs
 // besides the network -- how the inputs were scaled, the class names, the loss and the split --
@@ -10,6 +11,7 @@
 #include <ad/error.hpp>
 #include <ad/nn/data.hpp>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -18,6 +20,7 @@
 #include <cstdlib>
 #include <exception>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -59,6 +62,102 @@ int guarded_main(const char* tool, Body&& body) {
     fmt::print(stderr, "{}: {}\n", tool, e.what());
     return 1;
   }
+}
+
+inline std::vector<std::string> split(const std::string& s, char sep);
+
+/// --help as the tools lay it out: `head`; then every option of the app in the order it was
+/// added, as "  --name VALUE" (the value's name is CLI11's type name; mark(option) appended)
+/// padded to `column`, or alone on its line when longer, followed by its description wrapped at
+/// `width` columns (0: no wrapping; a "\n" in a description always starts a new line), under a
+/// heading "\n<group>:" whenever the group changes (with `headings`); then `tail`.
+class HelpFormatter : public CLI::FormatterBase {
+ public:
+  std::string head, tail;
+  std::size_t column = 28, width = 100;
+  bool headings = true;
+  std::function<std::string(const CLI::Option&)> mark;
+
+  std::string make_help(const CLI::App* app, std::string, CLI::AppFormatMode) const override {
+    std::string s = head, group;
+    for (const CLI::Option* o : app->get_options()) {
+      if (headings && o->get_group() != group) {
+        group = o->get_group();
+        s += "\n" + group + ":\n";
+      }
+      std::string first = "  " + o->get_name();
+      if (!o->get_type_name().empty()) first += " " + o->get_type_name();
+      if (mark) first += mark(*o);
+      if (first.size() < column) first += std::string(column - first.size(), ' ');
+      else first += "\n" + std::string(column, ' ');
+      std::string line = first;
+      for (const auto& part : split(o->get_description(), '\n')) {
+        if (line.empty()) line = std::string(column, ' ');
+        for (const auto& word : split(part, ' ')) {
+          if (width > 0 && line.size() + word.size() + 1 > width && line.size() > column) {
+            s += line + "\n";
+            line = std::string(column, ' ');
+          }
+          line += (line.back() == ' ' ? "" : " ") + word;
+        }
+        s += line + "\n";
+        line.clear();
+      }
+    }
+    return s + tail;
+  }
+};
+
+/// Adds --help (and -h) as the last option, in `group`: read in command-line order like every
+/// option, so what follows it is not looked at, and an error before it (a bad value, an unknown
+/// argument) is reported instead.
+inline void add_help(CLI::App& app, const std::string& group = "Options") {
+  app.set_help_flag();
+  const auto help = [&app](std::int64_t) {
+    if (app.remaining().empty()) throw CLI::CallForHelp();
+  };
+  app.add_flag_function("--help,-h", help, "this text")->trigger_on_parse()->group(group);
+}
+
+/// What a tool says when CLI11 finds no value after an option at the end of the command line
+/// (`token` is the option as written).
+using NeedsValue = std::function<std::string(const CLI::Option& option, const std::string& token)>;
+
+/// Parses the command line with `app`, whose option callbacks (run as each option is read, in
+/// command-line order: see add_help) set the values and throw UsageError for bad ones. CLI11's
+/// own errors become UsageErrors in the tools' words: a value missing at the end (needs_value),
+/// a flag given a value ("--quiet is a flag and takes no value"; CLI11 would take --quiet=true).
+/// Returns false when --help was asked for (the help is then printed), else true with the
+/// arguments no option took in `rest`, in order (the app allows extras: what they mean is the
+/// tool's decision).
+inline bool parse(CLI::App& app, int argc, char** argv, const NeedsValue& needs_value,
+                  std::vector<std::string>& rest) {
+  app.allow_extras();
+  try {
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      const auto eq = a.find('=');
+      if (a.rfind("--", 0) != 0 || eq == std::string::npos) continue;
+      const CLI::Option* o = app.get_option_no_throw(a.substr(0, eq));
+      if (o && o->get_items_expected_max() == 0)
+        throw UsageError{fmt::format("{} is a flag and takes no value", a.substr(0, eq))};
+    }
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::fputs(app.help().c_str(), stdout);
+    return false;
+  } catch (const CLI::ArgumentMismatch& e) {
+    // For an option whose value is missing, which can only be the last argument (CLI11 takes the
+    // next argument as the value, whatever it looks like).
+    const std::string last = argc > 1 ? argv[argc - 1] : "";
+    const CLI::Option* o = app.get_option_no_throw(last.substr(0, last.find('=')));
+    if (o) throw UsageError{needs_value(*o, last.substr(0, last.find('=')))};
+    throw UsageError{e.what()};
+  } catch (const CLI::ParseError& e) {
+    throw UsageError{e.what()};
+  }
+  rest = app.remaining();
+  return true;
 }
 
 inline std::string join(const std::vector<std::string>& v, const char* sep = ", ") {

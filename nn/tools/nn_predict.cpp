@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include <fstream>
+#include <functional>
 #include <optional>
 
 using namespace ad::nn;
@@ -25,24 +26,14 @@ using cli::UsageError;
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: nn-predict --model FILE --data NAME|FILE [options]
+constexpr const char* kHelpHead = R"(usage: nn-predict --model FILE --data NAME|FILE [options]
 
 Applies a model saved by nn-train (FILE and FILE.meta) to data and prints one prediction per row
 as CSV (row,predicted[,true]). When the data has labels it also prints the accuracy, the confusion
 matrix and a per-class report (mse and R^2 for regression).
 
-  --model FILE          the model file written by nn-train --save (required)
-  --data NAME|FILE      a built-in data set or a CSV file (required); a CSV may have just the
-                        feature columns (no labels) or the features plus the label column
-  --label-column N|none CSV: column of the label (0-based, -1 = last); none = no labels
-                        [as in training; a CSV with one column too few has no labels]
-  --labels FILE         IDX labels file: --data is then the IDX images file
-  --split all|test      all rows, or only the test rows of the split nn-train made (same data,
-                        fraction and seed, read from FILE.meta) [all]
-  --output FILE         write the predictions there instead of printing them
-  --probabilities       add one column per class with the model's output
-  --help                this text
-
+)";
+constexpr const char* kHelpTail = R"(
 The last line is key=value pairs: rows=N, and accuracy= (or mse= and r2=) when there are labels.
 Exit status: 0 success, 2 bad usage, 1 other errors (missing or malformed files).
 
@@ -56,50 +47,73 @@ struct Args {
   bool probabilities = false;
 };
 
+/// The command line, by CLI11 (cli::parse); each option's callback checks its value as it is
+/// read.
 Args parse(int argc, char** argv, bool& help) {
   Args a;
-  const std::vector<std::string> valid = {"--model", "--data",  "--label-column", "--labels", "--split",
-                                          "--output", "--probabilities", "--help"};
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw UsageError{fmt::format("{} needs a value", arg)};
-      return argv[++i];
-    };
-    if (arg == "--help" || arg == "-h") {
-      help = true;
-      return a;
-    } else if (arg == "--model") {
-      a.model = value();
-    } else if (arg == "--data") {
-      a.data = value();
-    } else if (arg == "--labels") {
-      a.labels_idx = value();
-    } else if (arg == "--label-column") {
-      const std::string v = value();
-      if (v == "none") {
-        a.label_column = -2;
-      } else {
-        char* end = nullptr;
-        const long n = std::strtol(v.c_str(), &end, 10);
-        if (v.empty() || *end || n < -1)
-          throw UsageError{fmt::format("--label-column: '{}' is not a column index (0, 1, ..., -1 for the last) or none", v)};
-        a.label_column = static_cast<int>(n);
-      }
-    } else if (arg == "--split") {
-      a.split = cli::choice("--split", value(), {"all", "test"});
-    } else if (arg == "--output") {
-      a.output = value();
-    } else if (arg == "--probabilities") {
-      a.probabilities = true;
-    } else {
-      std::string best;
-      std::size_t dist = 99;
-      for (const auto& v : valid)
-        if (cli::edit_distance(arg, v) < dist) dist = cli::edit_distance(arg, v), best = v;
-      throw UsageError{fmt::format("unknown option '{}'{}; valid options: {}", arg,
-                                   dist <= 3 ? fmt::format(" (did you mean {}?)", best) : "", cli::join(valid, " "))};
-    }
+  CLI::App app{"", "nn-predict"};
+  auto value = [&](const char* name, const char* meta, const char* text, std::function<void(const std::string&)> f) {
+    app.add_option_function<std::string>(name, std::move(f), text)->type_name(meta)->trigger_on_parse();
+  };
+  value("--model", "FILE", "the model file written by nn-train --save (required)",
+        [&](const std::string& v) { a.model = v; });
+  value("--data", "NAME|FILE",
+        "a built-in data set or a CSV file (required); a CSV may have just the\n"
+        "feature columns (no labels) or the features plus the label column",
+        [&](const std::string& v) { a.data = v; });
+  value("--label-column", "N|none",
+        "CSV: column of the label (0-based, -1 = last); none = no labels\n"
+        "[as in training; a CSV with one column too few has no labels]",
+        [&](const std::string& v) {
+          if (v == "none") {
+            a.label_column = -2;
+            return;
+          }
+          char* end = nullptr;
+          const long n = std::strtol(v.c_str(), &end, 10);
+          if (v.empty() || *end || n < -1)
+            throw UsageError{
+                fmt::format("--label-column: '{}' is not a column index (0, 1, ..., -1 for the last) or none", v)};
+          a.label_column = static_cast<int>(n);
+        });
+  value("--labels", "FILE", "IDX labels file: --data is then the IDX images file",
+        [&](const std::string& v) { a.labels_idx = v; });
+  value("--split", "all|test",
+        "all rows, or only the test rows of the split nn-train made (same data,\n"
+        "fraction and seed, read from FILE.meta) [all]",
+        [&](const std::string& v) { a.split = cli::choice("--split", v, {"all", "test"}); });
+  value("--output", "FILE", "write the predictions there instead of printing them",
+        [&](const std::string& v) { a.output = v; });
+  app.add_flag_function("--probabilities", [&](std::int64_t) { a.probabilities = true; },
+                        "add one column per class with the model's output")
+      ->trigger_on_parse();
+  cli::add_help(app);
+  auto help_format = std::make_shared<cli::HelpFormatter>();
+  help_format->head = kHelpHead;
+  help_format->tail = kHelpTail;
+  help_format->column = 24;
+  help_format->width = 0;  // the descriptions are wrapped by hand
+  help_format->headings = false;
+  app.formatter(help_format);
+
+  std::vector<std::string> rest;
+  const auto needs_value = [](const CLI::Option&, const std::string& token) {
+    return fmt::format("{} needs a value", token);
+  };
+  if (!cli::parse(app, argc, argv, needs_value, rest)) {
+    help = true;
+    return a;
+  }
+  if (!rest.empty()) {
+    const std::string& arg = rest.front();
+    std::vector<std::string> valid;
+    for (const CLI::Option* o : app.get_options()) valid.push_back(o->get_name());
+    std::string best;
+    std::size_t dist = 99;
+    for (const auto& v : valid)
+      if (cli::edit_distance(arg, v) < dist) dist = cli::edit_distance(arg, v), best = v;
+    throw UsageError{fmt::format("unknown option '{}'{}; valid options: {}", arg,
+                                 dist <= 3 ? fmt::format(" (did you mean {}?)", best) : "", cli::join(valid, " "))};
   }
   if (a.model.empty()) throw UsageError{"--model FILE is required (a model saved by nn-train --save)"};
   if (a.data.empty()) throw UsageError{"--data NAME|FILE is required (" + cli::join(builtin_names()) + " or a CSV file)"};
@@ -206,10 +220,7 @@ int main(int argc, char** argv) {
   return cli::guarded_main("nn-predict", [&] {
     bool help = false;
     const Args a = parse(argc, argv, help);
-    if (help) {
-      fmt::print("{}", kUsage);
-      return 0;
-    }
+    if (help) return 0;
     cli::set_blas_threads(-1);
     cli::Meta meta;
     bool have_meta = false;

@@ -6,9 +6,9 @@
 //   nn-train --grid lr=0.01,0.1,1 --grid l2=0,1e-4,1e-3 --heatmap grid.svg
 //
 // Every option is one row of the table in options(): its name, value, help text and how it
-// changes the Config. The same rows parse the command line, print --help, and apply the values of
-// a grid search (--grid NAME=v1,v2 sets --NAME to each value in turn). The last line of output
-// holds the headline figures as key=value pairs. Exit codes: 0 success, 2 bad usage (the message
+// changes the Config. The same rows make the CLI11 options that parse the command line and print
+// --help, and apply the values of a grid search (--grid NAME=v1,v2 sets --NAME to each value in
+// turn). The last line of output holds the headline figures as key=value pairs. Exit codes: 0 success, 2 bad usage (the message
 // names the option and the valid choices), 1 any other error (a missing or malformed file, a
 // diverging run): the library's message, which names the file and line, or the epoch and the loss.
 #include "cli_common.hpp"
@@ -225,45 +225,21 @@ const std::vector<Option>& options() {
   return table;
 }
 
-std::string usage() {
-  std::string s =
-      "usage: nn-train [options]\n\n"
-      "Trains a multilayer perceptron (ad::nn) and reports its test accuracy. The defaults are the\n"
-      "digits network of the course notes: 64-50-10, sigmoid, softmax, cross-entropy, SGD lr 0.1,\n"
-      "batch 100, 100 epochs, 80/20 split, pixels / 16, seed 1.\n";
-  std::string section;
-  for (const auto& o : options()) {
-    if (o.section != section) {
-      section = o.section;
-      s += "\n" + section + ":\n";
-    }
-    std::string head = "  --" + o.name + (o.value.empty() ? "" : " " + o.value);
-    if (o.grid) head += " *";
-    if (head.size() < 28) head += std::string(28 - head.size(), ' ');
-    else head += "\n" + std::string(28, ' ');
-    // wrap the help text at 100 columns
-    std::string line = head;
-    for (const auto& word : cli::split(o.help, ' ')) {
-      if (line.size() + word.size() + 1 > 100 && line.size() > 28) {
-        s += line + "\n";
-        line = std::string(28, ' ');
-      }
-      line += (line.back() == ' ' ? "" : " ") + word;
-    }
-    s += line + "\n";
-  }
-  s += "  --help                    this text\n"
-       "\nOptions marked * can be searched: --grid lr=0.01,0.1,1 --grid l2=0,1e-4,1e-3 --heatmap grid.svg\n"
-       "trains 9 networks, picks the best validation score and reports its test accuracy.\n"
-       "\nThe last line of output is key=value pairs: test_accuracy (or test_mse and test_r2 for\n"
-       "regression), train_loss, epochs, seconds, ... Exit status: 0 success, 2 bad usage, 1 other errors.\n"
-       "\nExamples:\n"
-       "  nn-train --save digits.model --history history.csv --plot history.svg\n"
-       "  nn-train --data xor --layers 2,4,1 --hidden tanh --optimizer adam --lr 0.05 --epochs 500 --batch 4\n"
-       "  nn-train --data breast-cancer --layers 30,16,1 --optimizer adam --lr 0.01 --patience 10 --val-fraction 0.2\n"
-       "  nn-train --data table.csv --label-column 0 --task regression --hidden tanh --optimizer adam --lr 0.01\n";
-  return s;
-}
+constexpr const char* kHelpHead =
+    "usage: nn-train [options]\n\n"
+    "Trains a multilayer perceptron (ad::nn) and reports its test accuracy. The defaults are the\n"
+    "digits network of the course notes: 64-50-10, sigmoid, softmax, cross-entropy, SGD lr 0.1,\n"
+    "batch 100, 100 epochs, 80/20 split, pixels / 16, seed 1.\n";
+constexpr const char* kHelpTail =
+    "\nOptions marked * can be searched: --grid lr=0.01,0.1,1 --grid l2=0,1e-4,1e-3 --heatmap grid.svg\n"
+    "trains 9 networks, picks the best validation score and reports its test accuracy.\n"
+    "\nThe last line of output is key=value pairs: test_accuracy (or test_mse and test_r2 for\n"
+    "regression), train_loss, epochs, seconds, ... Exit status: 0 success, 2 bad usage, 1 other errors.\n"
+    "\nExamples:\n"
+    "  nn-train --save digits.model --history history.csv --plot history.svg\n"
+    "  nn-train --data xor --layers 2,4,1 --hidden tanh --optimizer adam --lr 0.05 --epochs 500 --batch 4\n"
+    "  nn-train --data breast-cancer --layers 30,16,1 --optimizer adam --lr 0.01 --patience 10 --val-fraction 0.2\n"
+    "  nn-train --data table.csv --label-column 0 --task regression --hidden tanh --optimizer adam --lr 0.01\n";
 
 const Option* find_option(const std::string& name) {
   for (const auto& o : options())
@@ -286,51 +262,66 @@ const Option* find_option(const std::string& name) {
   throw UsageError{msg};
 }
 
+/// --grid NAME=V1,V2,...: every value checked now, the cells trained in run().
+void add_grid(Config& c, const std::string& value) {
+  const auto e = value.find('=');
+  if (e == std::string::npos || e == 0 || e + 1 == value.size())
+    throw UsageError{fmt::format("--grid: '{}' must be NAME=V1,V2,... e.g. --grid lr=0.01,0.1,1", value)};
+  const std::string name = value.substr(0, e);
+  const Option* g = find_option(name);
+  std::vector<std::string> searchable;
+  for (const auto& x : options())
+    if (x.grid) searchable.push_back(x.name);
+  if (!g || !g->grid)
+    throw UsageError{fmt::format("--grid: '{}' cannot be searched; choose one of: {}", name, cli::join(searchable))};
+  auto values = cli::split(value.substr(e + 1), ',');
+  Config probe;
+  for (const auto& v : values) g->set(probe, v);  // check every value now
+  if (c.grid.size() == 2) throw UsageError{"--grid: at most two options can be searched together"};
+  for (const auto& [n, vs] : c.grid)
+    if (n == name) throw UsageError{fmt::format("--grid: '{}' is given twice", name)};
+  c.grid.emplace_back(name, values);
+}
+
+/// The command line, by CLI11: one option per row of options(), its callback applying the row
+/// to the Config as the option is read (so the last of repeated options wins, and the first bad
+/// value is the one reported); --help printed from the same rows.
 Config parse(int argc, char** argv, bool& help) {
   Config c;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i], value;
-    if (arg == "--help" || arg == "-h") {
-      help = true;
-      return c;
-    }
+  CLI::App app{"", "nn-train"};
+  for (const Option& o : options()) {
+    const std::string name = "--" + o.name;
+    CLI::Option* opt;
+    if (o.value.empty())
+      opt = app.add_flag_function(name, [&c, &o](std::int64_t) { o.set(c, ""); }, o.help);
+    else if (o.name == "grid")
+      opt = app.add_option_function<std::string>(name, [&c](const std::string& v) { add_grid(c, v); }, o.help);
+    else
+      opt = app.add_option_function<std::string>(name, [&c, &o](const std::string& v) { o.set(c, v); }, o.help);
+    opt->type_name(o.value)->group(o.section)->trigger_on_parse();
+  }
+  cli::add_help(app, options().back().section);
+  auto help_format = std::make_shared<cli::HelpFormatter>();
+  help_format->head = kHelpHead;
+  help_format->tail = kHelpTail;
+  help_format->mark = [](const CLI::Option& opt) {
+    const Option* o = find_option(opt.get_name().substr(2));
+    return std::string(o && o->grid ? " *" : "");
+  };
+  app.formatter(help_format);
+
+  std::vector<std::string> rest;
+  const auto needs_value = [](const CLI::Option& o, const std::string& token) {
+    return fmt::format("{} needs a value: {} {}", token, token, o.get_type_name());
+  };
+  if (!cli::parse(app, argc, argv, needs_value, rest)) {
+    help = true;
+    return c;
+  }
+  if (!rest.empty()) {
+    const std::string& arg = rest.front();
     if (arg.rfind("--", 0) != 0) throw UsageError{fmt::format("unexpected argument '{}' (options start with --)", arg)};
-    const auto eq = arg.find('=');
-    bool inline_value = false;
-    if (eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-      inline_value = true;
-    }
-    const Option* o = find_option(arg.substr(2));
-    if (!o) unknown_option(arg);
-    if (!o->value.empty() && !inline_value) {
-      if (i + 1 >= argc) throw UsageError{fmt::format("{} needs a value: {} {}", arg, arg, o->value)};
-      value = argv[++i];
-    } else if (o->value.empty() && inline_value) {
-      throw UsageError{fmt::format("{} is a flag and takes no value", arg)};
-    }
-    if (o->name == "grid") {
-      const auto e = value.find('=');
-      if (e == std::string::npos || e == 0 || e + 1 == value.size())
-        throw UsageError{fmt::format("--grid: '{}' must be NAME=V1,V2,... e.g. --grid lr=0.01,0.1,1", value)};
-      const std::string name = value.substr(0, e);
-      const Option* g = find_option(name);
-      std::vector<std::string> searchable;
-      for (const auto& x : options())
-        if (x.grid) searchable.push_back(x.name);
-      if (!g || !g->grid)
-        throw UsageError{fmt::format("--grid: '{}' cannot be searched; choose one of: {}", name, cli::join(searchable))};
-      auto values = cli::split(value.substr(e + 1), ',');
-      Config probe;
-      for (const auto& v : values) g->set(probe, v);  // check every value now
-      if (c.grid.size() == 2) throw UsageError{"--grid: at most two options can be searched together"};
-      for (const auto& [n, vs] : c.grid)
-        if (n == name) throw UsageError{fmt::format("--grid: '{}' is given twice", name)};
-      c.grid.emplace_back(name, values);
-      continue;
-    }
-    o->set(c, value);
+    unknown_option(arg.substr(0, arg.find('=')));
   }
   return c;
 }
@@ -727,10 +718,7 @@ int main(int argc, char** argv) {
   return cli::guarded_main("nn-train", [&] {
     bool help = false;
     Config c = parse(argc, argv, help);
-    if (help) {
-      fmt::print("{}", usage());
-      return 0;
-    }
+    if (help) return 0;
     cli::set_blas_threads(c.threads);
     return c.use_float ? run<float>(c) : run<double>(c);
   });

@@ -113,7 +113,8 @@ printf '%s' "$OUT" | grep -q '"value": null' || fail "nan in json should be null
 printf '%s' "$ERR" | grep -q 'sqrt' || fail "sqrt(-1) warning: $ERR"
 
 # 12. Bad usage: no expression, bad --at, unknown option, constant as variable: exit 2.
-for args in "" "x --at x" "x --at x=abc" "x --at 1x=2" "x --bogus" "e --at e=1" "x --at x=1,x=2" "x --at" "x y --at x=1"; do
+for args in "" "x --at x" "x --at x=abc" "x --at 1x=2" "x --bogus" "e --at e=1" "x --at x=1,x=2" "x --at" "x y --at x=1" \
+            "x --json=1 --at x=1" "x --at x=1 --bogus --help"; do
   # shellcheck disable=SC2086
   run "$ADIFF" $args
   [ "$RC" = 2 ] || fail "'adiff $args' should exit 2, got $RC"

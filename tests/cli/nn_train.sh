@@ -51,6 +51,28 @@ run "$TRAIN" --layers 10,5,10 --epochs 1
 [ "$RC" = 2 ] && has "$ERR" "64" || fail "--layers with the wrong input size: $RC $ERR"
 run "$PREDICT" --data digits
 [ "$RC" = 2 ] && has "$ERR" "--model" || fail "nn-predict without --model: $RC $ERR"
+# the shapes of a command line: a flag given a value, a stray argument, a value missing at the
+# end, --NAME=VALUE, options read in order (what follows --help is not looked at)
+run "$TRAIN" --quiet=1
+[ "$RC" = 2 ] && has "$ERR" "nn-train: --quiet is a flag and takes no value" || fail "--quiet=1: $RC $ERR"
+run "$TRAIN" digits
+[ "$RC" = 2 ] && has "$ERR" "unexpected argument 'digits' (options start with --)" || fail "stray argument: $RC $ERR"
+run "$TRAIN" --epochs 5 --optimizer
+[ "$RC" = 2 ] && has "$ERR" "--optimizer needs a value: --optimizer NAME" || fail "--optimizer at the end: $RC $ERR"
+run "$TRAIN" --help --lr fast
+[ "$RC" = 0 ] && has "$OUT" "usage: nn-train" || fail "--help, then a bad value: $RC $ERR"
+run "$TRAIN" --lr fast --help
+[ "$RC" = 2 ] && has "$ERR" "--lr: 'fast' is not a number" || fail "a bad value, then --help: $RC $ERR"
+run "$PREDICT" --model
+[ "$RC" = 2 ] && has "$ERR" "nn-predict: --model needs a value" || fail "nn-predict --model at the end: $RC $ERR"
+run "$PREDICT" --modl d.model --data digits
+[ "$RC" = 2 ] && has "$ERR" "unknown option '--modl' (did you mean --model?)" || fail "nn-predict --modl: $RC $ERR"
+# every option that docs/training.md's table names is in --help
+DOC="$(dirname "$0")/../../docs/training.md"
+run "$TRAIN" --help
+for w in $(sed -n '/^| group | options |/,/^$/p' "$DOC" | grep -o -- '`--[a-z0-9-]*' | tr -d '`' | sort -u); do
+  has "$OUT" "  $w " || fail "docs/training.md names $w, nn-train --help does not"
+done
 
 # 3. Bad files: exit 1, the file named.
 run "$TRAIN" --data "$TMP/missing.csv"
@@ -62,7 +84,7 @@ run "$PREDICT" --model "$TMP/none.model" --data digits
 [ "$RC" = 1 ] && has "$ERR" "none.model" || fail "missing model: $RC $ERR"
 
 # 4. XOR: a 2-4-1 tanh network learns the truth table (tested on its own four rows).
-run "$TRAIN" --data xor --layers 2,4,1 --hidden tanh --optimizer adam --lr 0.05 --epochs 500 --batch 4 --quiet
+run "$TRAIN" --data=xor --layers 2,4,1 --hidden=tanh --optimizer adam --lr 0.05 --epochs 500 --batch=4 --quiet
 [ "$RC" = 0 ] || fail "xor exit $RC: $ERR"
 [ "$(key test_accuracy)" = "1.0000" ] || fail "xor test_accuracy: $LAST"
 for k in train_loss epochs seconds; do num "$(key $k)" || fail "xor: no $k= in the last line: $LAST"; done
