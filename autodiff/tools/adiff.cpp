@@ -32,16 +32,36 @@ Prints the value of EXPRESSION and its partial derivative with respect to each v
 computed by reverse-mode automatic differentiation (one sweep over a recorded tape).
 
 )";
-constexpr const char* kHelpTail = R"(
+/// The end of --help: the syntax, and the functions of the op rules' lists (the parser's own).
+std::string help_tail() {
+  std::string s = R"(
 Expressions: numbers (2, 0.5, 1e-3), variables, + - * / ^ (^ is right-associative and binds
-tighter than unary minus: -x^2 = -(x^2)), parentheses, constants pi and e, and the functions
-exp log log1p expm1 sqrt cbrt sin cos tan asin acos atan sinh cosh tanh asinh acosh atanh
-sigmoid softplus abs relu erf, pow(a,b) atan2(y,x) min(a,b) max(a,b) hypot(a,b).
+tighter than unary minus: -x^2 = -(x^2)), parentheses, constants pi and e, and the functions)";
+  std::vector<std::string> names;
+#define AD_HELP_UNARY(Rule, fn) names.push_back(#fn);
+#define AD_HELP_BINARY(Rule, fn) names.push_back(#fn "(a,b)");
+  AD_UNARY_RULES(AD_HELP_UNARY)
+  AD_BINARY_RULES(AD_HELP_BINARY)
+#undef AD_HELP_UNARY
+#undef AD_HELP_BINARY
+  std::size_t column = 0;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const std::string word = names[i] + (i + 1 == names.size() ? "." : "");
+    if (column == 0 || column + 1 + word.size() > 94) {
+      s += "\n" + word;
+      column = word.size();
+    } else {
+      s += " " + word;
+      column += 1 + word.size();
+    }
+  }
+  return s + R"(
 
 Examples:
   adiff 'sqrt(x^2 + exp(x^2))' --at x=1.5
   adiff 'x*y + sin(x)' --at x=1,y=2 --json --check
 )";
+}
 
 /// --help: the options in the order added, "  --name VALUE" padded to column 19, the description
 /// after it (a "\n" in it starts a new line at column 19).
@@ -57,7 +77,7 @@ class HelpFormatter : public CLI::FormatterBase {
       for (char c : o->get_description()) line += c == '\n' ? "\n" + std::string(column, ' ') : std::string(1, c);
       s += line + "\n";
     }
-    return s + kHelpTail;
+    return s + help_tail();
   }
 };
 
