@@ -97,8 +97,8 @@ int activation_kind(const std::string& name) {
   if (name == "softmax") return kSoftmax;
   if (name == "silu") return rule_index("swish");
   if (const int i = rule_index(name); i >= 0) return i;
-  std::string known = "identity, linear, leaky_relu, elu, softmax, silu";
-  for (const char* n : kRuleNames) known += fmt::format(", {}", n);
+  std::string known;
+  for (const std::string& n : activation_names()) known += (known.empty() ? "" : ", ") + n;
   throw ValueError(fmt::format("activation: unknown name '{}'; use one of {}", name, known));
 }
 double default_alpha(int k) { return k == kLeakyRelu ? 0.01 : k == kElu ? 1.0 : 0.0; }
@@ -121,6 +121,12 @@ Var<T> apply(const Var<T>& x, int k, double alpha) {
 }  // namespace
 
 void check_activation_name(const std::string& name) { (void)activation_kind(name); }
+
+std::vector<std::string> activation_names() {
+  std::vector<std::string> out = {"identity", "linear", "leaky_relu", "elu", "softmax", "silu"};
+  out.insert(out.end(), std::begin(kRuleNames), std::end(kRuleNames));
+  return out;
+}
 
 template <class T>
 Var<T> activate(const Var<T>& x, const std::string& name, double alpha) {

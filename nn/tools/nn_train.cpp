@@ -76,6 +76,13 @@ struct Option {
 const std::vector<std::string> kOptimizers = {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"};
 const std::vector<std::string> kActivations = {"sigmoid", "tanh", "relu", "leaky_relu", "elu", "swish", "silu",
                                                "softplus", "identity"};
+// --hidden: the common ones (for --help), and any other activation of the library but softmax.
+std::string hidden_activation(const std::string& v) {
+  std::vector<std::string> valid = kActivations;
+  for (const std::string& n : ad::nn::activation_names())
+    if (n != "softmax" && std::find(valid.begin(), valid.end(), n) == valid.end()) valid.push_back(n);
+  return cli::choice("--hidden", v, valid);
+}
 const std::vector<std::string> kOutputs = {"auto", "softmax", "sigmoid", "identity"};
 const std::vector<std::string> kLosses = {"auto", "cross_entropy", "bce", "mse"};
 const std::vector<std::string> kInits = {"pytorch_default", "xavier_uniform", "xavier_normal", "he_uniform",
@@ -132,8 +139,10 @@ const std::vector<Option>& options() {
       {"layers", "N,N,...", "Model",
        "layer sizes from inputs to outputs, e.g. 64,50,10 [features,50,outputs]",
        [](C& c, S v) { c.layers = parse_layers(v); }},
-      {"hidden", "ACT", "Model", "hidden activation: " + cli::join(kActivations, ", ") + " [sigmoid]",
-       [](C& c, S v) { c.hidden = cli::choice("--hidden", v, kActivations); }, true},
+      {"hidden", "ACT", "Model",
+       "hidden activation: " + cli::join(kActivations, ", ") +
+           ", or any other of nn::Activation (gelu, erf, sin, ...) [sigmoid]",
+       [](C& c, S v) { c.hidden = hidden_activation(v); }, true},
       {"output", "ACT", "Model",
        "output activation: auto (softmax for cross_entropy, sigmoid for bce, none for mse), softmax, sigmoid, "
        "identity [auto]",

@@ -31,6 +31,11 @@ has "$OUT" "--model" || fail "nn-predict --help does not mention --model"
 run "$TRAIN" --optimizer adamx
 [ "$RC" = 2 ] || fail "bad --optimizer exit $RC"
 has "$ERR" "sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw" || fail "bad --optimizer: choices not listed: $ERR"
+run "$TRAIN" --hidden relu6
+[ "$RC" = 2 ] || fail "bad --hidden exit $RC"
+has "$ERR" "--hidden: 'relu6' is not one of: sigmoid, tanh, relu, leaky_relu, elu, swish, silu, softplus, identity, linear, exp, log" ||
+  fail "bad --hidden: choices not listed: $ERR"
+has "$ERR" "softmax" && fail "bad --hidden: softmax is not a hidden activation: $ERR"
 run "$TRAIN" --optimzer adam
 [ "$RC" = 2 ] || fail "misspelt option exit $RC"
 has "$ERR" "did you mean --optimizer" || fail "misspelt option: no hint: $ERR"
@@ -89,6 +94,12 @@ run "$TRAIN" --data=xor --layers 2,4,1 --hidden=tanh --optimizer adam --lr 0.05 
 [ "$(key test_accuracy)" = "1.0000" ] || fail "xor test_accuracy: $LAST"
 for k in train_loss epochs seconds; do num "$(key $k)" || fail "xor: no $k= in the last line: $LAST"; done
 [ "$(key epochs)" = 500 ] || fail "xor epochs: $LAST"
+# Any function of the op rules is a hidden activation (gelu here), and is saved and reloaded.
+run "$TRAIN" --data xor --layers 2,4,1 --hidden gelu --optimizer adam --lr 0.05 --epochs 500 --batch 4 --quiet \
+  --save "$AD_TMP/gelu.model"
+[ "$RC" = 0 ] || fail "xor gelu exit $RC: $ERR"
+[ "$(key test_accuracy)" = "1.0000" ] || fail "xor gelu test_accuracy: $LAST"
+grep -q "activation gelu" "$AD_TMP/gelu.model" || fail "gelu model file: no 'activation gelu' line"
 printf '%s\n' "$LAST" | grep -Eq '^([a-z_0-9]+=[^ ]+ )*[a-z_0-9]+=[^ ]+$' || fail "last line is not key=value pairs: $LAST"
 
 # 5. Digits, a few epochs: save, history, plot; nn-predict on the same test rows gives the same accuracy.

@@ -105,6 +105,9 @@ template <class T>
 Var<T> activate(const Var<T>& x, const std::string& name, double alpha = -1);
 /// Throws ValueError listing the known names unless `name` is one.
 void check_activation_name(const std::string& name);
+/// Every name Activation accepts: identity, linear, leaky_relu, elu, softmax, silu, then the
+/// functions of one argument of the op rules in their list's order.
+std::vector<std::string> activation_names();
 
 /// Inverted dropout: in training each entry is zeroed with probability p and the rest scaled by
 /// 1 / (1 - p); in eval mode the identity. The mask comes from the module's own seeded Rng.
