@@ -36,6 +36,20 @@ void store_rule(const Op& op, double (&p)[2]) {
 }
 
 template <class Op, class T>
+void unary_backward(Tape<T>& t, Node<T>& n);
+
+template <class Op, class T>
+Var<T> unary(const Var<T>& xv, const Op& op = {}) {
+  Tape<T>& t = xv.tape();
+  Var<T> out = t.record(Op::name, &unary_backward<Op, T>, {xv}, t.checked(xv, Op::name).val().shape());
+  auto& n = t.node(out.id());
+  store_rule(op, n.rule_params);
+  const auto& xa = t.node(xv.id()).val();
+  simd_map1<T>(xa.size(), xa.data(), n.value.data(), [&](auto x) { return op.value(x); });
+  return done(t, out);
+}
+
+template <class Op, class T>
 void unary_backward(Tape<T>& t, Node<T>& n) {
   auto& in = t.node(n.in[0]);
   if (!in.active) return;
@@ -53,17 +67,6 @@ void unary_backward(Tape<T>& t, Node<T>& n) {
   else
     simd_map3<T, true>(size, g, x, y, gx, rule);
   in.has_grad = true;
-}
-
-template <class Op, class T>
-Var<T> unary(const Var<T>& xv, const Op& op = {}) {
-  Tape<T>& t = xv.tape();
-  Var<T> out = t.record(Op::name, &unary_backward<Op, T>, {xv}, t.checked(xv, Op::name).val().shape());
-  auto& n = t.node(out.id());
-  store_rule(op, n.rule_params);
-  const auto& xa = t.node(xv.id()).val();
-  simd_map1<T>(xa.size(), xa.data(), n.value.data(), [&](auto x) { return op.value(x); });
-  return done(t, out);
 }
 
 /// A binary rule with its second argument fixed: pow(x, p) for a number p.
@@ -98,26 +101,7 @@ void broadcast_accumulate(Tape<T>& t, std::uint32_t id, int side, bool full, con
 }
 
 template <class Op, class T>
-void binary_backward(Tape<T>& t, Node<T>& n) {
-  const auto& an = t.node(n.in[0]);
-  const auto& bn = t.node(n.in[1]);
-  const Broadcast bc(Op::name, an.val().shape(), bn.val().shape());
-  const T* a = an.val().data();
-  const T* b = bn.val().data();
-  const T* y = n.value.data();
-  const T* g = n.grad.data();
-  if (bc.a_full && bc.b_full) {  // the common case, as plain loops
-    accumulate(t, n.in[0], [&](std::size_t i) { return g[i] * Op::da(a[i], b[i], y[i]); });
-    accumulate(t, n.in[1], [&](std::size_t i) { return g[i] * Op::db(a[i], b[i], y[i]); });
-    return;
-  }
-  broadcast_accumulate(t, n.in[0], 0, bc.a_full, bc, [&](std::size_t io, std::ptrdiff_t ia, std::ptrdiff_t ib) {
-    return g[io] * Op::da(a[ia], b[ib], y[io]);
-  });
-  broadcast_accumulate(t, n.in[1], 1, bc.b_full, bc, [&](std::size_t io, std::ptrdiff_t ia, std::ptrdiff_t ib) {
-    return g[io] * Op::db(a[ia], b[ib], y[io]);
-  });
-}
+void binary_backward(Tape<T>& t, Node<T>& n);
 
 template <class Op, class T>
 Var<T> binary(const Var<T>& av, const Var<T>& bv) {
@@ -138,6 +122,28 @@ Var<T> binary(const Var<T>& av, const Var<T>& bv) {
     bc.for_each([&](std::size_t io, std::ptrdiff_t ia, std::ptrdiff_t ib) { y[io] = Op::value(a[ia], b[ib]); });
   }
   return done(t, out);
+}
+
+template <class Op, class T>
+void binary_backward(Tape<T>& t, Node<T>& n) {
+  const auto& an = t.node(n.in[0]);
+  const auto& bn = t.node(n.in[1]);
+  const Broadcast bc(Op::name, an.val().shape(), bn.val().shape());
+  const T* a = an.val().data();
+  const T* b = bn.val().data();
+  const T* y = n.value.data();
+  const T* g = n.grad.data();
+  if (bc.a_full && bc.b_full) {  // the common case, as plain loops
+    accumulate(t, n.in[0], [&](std::size_t i) { return g[i] * Op::da(a[i], b[i], y[i]); });
+    accumulate(t, n.in[1], [&](std::size_t i) { return g[i] * Op::db(a[i], b[i], y[i]); });
+    return;
+  }
+  broadcast_accumulate(t, n.in[0], 0, bc.a_full, bc, [&](std::size_t io, std::ptrdiff_t ia, std::ptrdiff_t ib) {
+    return g[io] * Op::da(a[ia], b[ib], y[io]);
+  });
+  broadcast_accumulate(t, n.in[1], 1, bc.b_full, bc, [&](std::size_t io, std::ptrdiff_t ia, std::ptrdiff_t ib) {
+    return g[io] * Op::db(a[ia], b[ib], y[io]);
+  });
 }
 
 }  // namespace
