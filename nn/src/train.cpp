@@ -386,7 +386,9 @@ void DivergenceCheck::start(double first_loss, double chance, std::string chance
 
 void DivergenceCheck::batch(std::size_t epoch, std::size_t batch, double loss) const {
   if (std::isfinite(loss)) return;
-  const std::string reason = fmt::format("the loss became {} at epoch {}, batch {}", loss, epoch, batch);
+  // NaN without its sign bit, which differs with the instruction set that produced it.
+  const std::string what = std::isnan(loss) ? std::string("nan") : fmt::format("{}", loss);
+  const std::string reason = fmt::format("the loss became {} at epoch {}, batch {}", what, epoch, batch);
   throw DivergenceError(
       fmt::format("fit: {}: training diverged; lower the learning rate, scale the inputs or clip gradients", reason),
       reason, epoch, loss, false);
