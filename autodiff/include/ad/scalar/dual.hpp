@@ -23,25 +23,36 @@ namespace ad {
 ///
 /// A partial that is exactly zero stays zero through any op, even one whose local derivative is
 /// infinite there (sqrt at 0): the sqrt(a) + b at a = 0 still has df/db = 1, as reverse mode.
-template <std::size_t N>
+///
+/// T is the type of the value and partials: double, or itself a Dual, which gives second
+/// derivatives (forward over forward: `Dual<1, Dual<1>>` seeded in two directions carries
+/// d2f / dx_i dx_j; see ad::hessian). Every op is the op rule's, evaluated at V = T.
+template <std::size_t N, class T = double>
 class Dual {
  public:
+  using scalar_type = T;
   /// A constant: value v, every partial 0.
-  Dual(double v = 0.0) noexcept : v_(v) {}  // NOLINT(implicit)
+  Dual(T v = T(0)) noexcept : v_(v) {}  // NOLINT(implicit)
+  /// A constant from a plain number, when T is itself a Dual.
+  template <class U = T>
+    requires(!std::is_same_v<U, double>)
+  Dual(double v) noexcept : v_(T(v)) {}  // NOLINT(implicit)
   /// Input number `wrt` (0 .. N-1): value v, partial 1 with respect to itself, 0 to the others.
-  Dual(double v, std::size_t wrt) noexcept : v_(v) {
-    if constexpr (N > 0) d_[wrt] = 1.0;
+  Dual(T v, std::size_t wrt) noexcept : v_(v) {
+    if constexpr (N > 0) d_[wrt] = T(1);
   }
-  double value() const noexcept { return v_; }
+  const T& value() const noexcept { return v_; }
   /// d(this)/d(input j).
-  double partial(std::size_t j) const noexcept { return d_[j]; }
-  const std::array<double, N>& partials() const noexcept { return d_; }
+  const T& partial(std::size_t j) const noexcept { return d_[j]; }
+  const std::array<T, N>& partials() const noexcept { return d_; }
+  /// Sets d(this)/d(input j) (seeding a direction other than a unit one).
+  void set_partial(std::size_t j, const T& d) noexcept { d_[j] = d; }
 
-  /// op(a): the value y = Op::value(a) and partials Op::partial(a, y) * da.
+  /// op(a): the value y = Op::value(a) and partials Op::d(a, y) * da.
   template <class Op>
   static Dual unary(const Dual& a, Op op = {}) noexcept {
     Dual r(op.value(a.v_));
-    const double p = op.d(a.v_, r.v_);
+    const T p = op.d(a.v_, r.v_);
     for (std::size_t j = 0; j < N; ++j) r.d_[j] = scaled(p, a.d_[j]);
     return r;
   }
@@ -49,16 +60,16 @@ class Dual {
   template <class Op, class A, class B>
   static Dual binary(const A& a, const B& b) noexcept {
     Op op{};
-    const double av = val(a), bv = val(b);
+    const T av = val(a), bv = val(b);
     Dual r(op.value(av, bv));
     if constexpr (std::is_same_v<A, Dual> && std::is_same_v<B, Dual>) {
-      const double pa = op.da(av, bv, r.v_), pb = op.db(av, bv, r.v_);
+      const T pa = op.da(av, bv, r.v_), pb = op.db(av, bv, r.v_);
       for (std::size_t j = 0; j < N; ++j) r.d_[j] = scaled(pa, a.d_[j]) + scaled(pb, b.d_[j]);
     } else if constexpr (std::is_same_v<A, Dual>) {
-      const double pa = op.da(av, bv, r.v_);
+      const T pa = op.da(av, bv, r.v_);
       for (std::size_t j = 0; j < N; ++j) r.d_[j] = scaled(pa, a.d_[j]);
     } else {
-      const double pb = op.db(av, bv, r.v_);
+      const T pb = op.db(av, bv, r.v_);
       for (std::size_t j = 0; j < N; ++j) r.d_[j] = scaled(pb, b.d_[j]);
     }
     return r;
@@ -70,25 +81,39 @@ class Dual {
   Dual& operator/=(const Dual& b) noexcept { return *this = binary<rules::Div>(*this, b); }
 
  private:
-  static double val(double x) noexcept { return x; }
-  static double val(const Dual& x) noexcept { return x.v_; }
+  static T val(double x) noexcept { return T(x); }
+  static const T& val(const Dual& x) noexcept { return x.v_; }
   // p * d, except that a zero partial stays zero (no 0 * inf = NaN from an unused direction).
   // (Written as a mask on the product's bits, not as `d == 0 ? 0 : p * d`: GCC's if-conversion
   // gives up on chains of such selects, and loops over Duals, as ad::elementwise runs, then do
-  // not vectorize.)
-  static double scaled(double p, double d) noexcept {
-    const std::uint64_t keep = std::uint64_t{0} - static_cast<std::uint64_t>(d != 0.0);
-    return std::bit_cast<double>(std::bit_cast<std::uint64_t>(p * d) & keep);
+  // not vectorize.) For a nested Dual, "zero" means the value and every partial (a zero value
+  // may carry second derivatives).
+  static T scaled(const T& p, const T& d) noexcept {
+    if constexpr (std::is_same_v<T, double>) {
+      const std::uint64_t keep = std::uint64_t{0} - static_cast<std::uint64_t>(d != 0.0);
+      return std::bit_cast<double>(std::bit_cast<std::uint64_t>(p * d) & keep);
+    } else {
+      return exactly_zero(d) ? T(0) : p * d;
+    }
   }
+  static bool exactly_zero(double d) noexcept { return d == 0.0; }
+  template <std::size_t M, class U>
+  static bool exactly_zero(const Dual<M, U>& d) noexcept {
+    if (!Dual<M, U>::exactly_zero(d.value())) return false;
+    for (const U& p : d.partials())
+      if (!Dual<M, U>::exactly_zero(p)) return false;
+    return true;
+  }
+  template <std::size_t, class>
+  friend class Dual;
 
-  double v_;
-  std::array<double, N> d_{};
+  T v_;
+  std::array<T, N> d_{};
 };
 
-template <std::size_t N>
-inline double value(const Dual<N>& a) {
+template <std::size_t N, class T>
+inline const T& value(const Dual<N, T>& a) {
   return a.value();
 }
-
 
 }  // namespace ad

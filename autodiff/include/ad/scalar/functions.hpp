@@ -17,9 +17,9 @@ namespace ad {
   inline auto name(const A& a) {                                   \
     return detail::unary<rules::Op>(a);                           \
   }                                                                \
-  template <std::size_t N>                                         \
-  inline Dual<N> name(const Dual<N>& a) {                          \
-    return Dual<N>::template unary<rules::Op>(a);                 \
+  template <std::size_t N, class T>                                         \
+  inline Dual<N, T> name(const Dual<N, T>& a) {                          \
+    return Dual<N, T>::template unary<rules::Op>(a);                 \
   }
 #define AD_SCALAR_BINARY(Op, name)                                 \
   template <RealExpr A, RealExpr B>                                \
@@ -34,25 +34,25 @@ namespace ad {
   inline auto name(double a, const B& b) {                         \
     return detail::binary<rules::Op>(a, b);                       \
   }                                                                \
-  template <std::size_t N>                                         \
-  inline Dual<N> name(const Dual<N>& a, const Dual<N>& b) {        \
-    return Dual<N>::template binary<rules::Op>(a, b);             \
+  template <std::size_t N, class T>                                         \
+  inline Dual<N, T> name(const Dual<N, T>& a, const Dual<N, T>& b) {        \
+    return Dual<N, T>::template binary<rules::Op>(a, b);             \
   }                                                                \
-  template <std::size_t N>                                         \
-  inline Dual<N> name(const Dual<N>& a, double b) {                \
-    return Dual<N>::template binary<rules::Op>(a, b);             \
+  template <std::size_t N, class T>                                         \
+  inline Dual<N, T> name(const Dual<N, T>& a, double b) {                \
+    return Dual<N, T>::template binary<rules::Op>(a, b);             \
   }                                                                \
-  template <std::size_t N>                                         \
-  inline Dual<N> name(double a, const Dual<N>& b) {                \
-    return Dual<N>::template binary<rules::Op>(a, b);             \
+  template <std::size_t N, class T>                                         \
+  inline Dual<N, T> name(double a, const Dual<N, T>& b) {                \
+    return Dual<N, T>::template binary<rules::Op>(a, b);             \
   }
 
 template <RealExpr A>
 inline A operator+(const A& a) {
   return a;
 }
-template <std::size_t N>
-inline Dual<N> operator+(const Dual<N>& a) {
+template <std::size_t N, class T>
+inline Dual<N, T> operator+(const Dual<N, T>& a) {
   return a;
 }
 AD_SCALAR_UNARY(Neg, operator-)
@@ -68,27 +68,27 @@ template <RealExpr A>
 inline auto leaky_relu(const A& a, double slope = 0.01) {
   return RealUnaryExpr<rules::LeakyRelu, A>(a, rules::LeakyRelu{slope});
 }
-template <std::size_t N>
-inline Dual<N> leaky_relu(const Dual<N>& a, double slope = 0.01) {
-  return Dual<N>::unary(a, rules::LeakyRelu{slope});
+template <std::size_t N, class T>
+inline Dual<N, T> leaky_relu(const Dual<N, T>& a, double slope = 0.01) {
+  return Dual<N, T>::unary(a, rules::LeakyRelu{slope});
 }
 /// x for x > 0, alpha (e^x - 1) otherwise.
 template <RealExpr A>
 inline auto elu(const A& a, double alpha = 1.0) {
   return RealUnaryExpr<rules::Elu, A>(a, rules::Elu{alpha});
 }
-template <std::size_t N>
-inline Dual<N> elu(const Dual<N>& a, double alpha = 1.0) {
-  return Dual<N>::unary(a, rules::Elu{alpha});
+template <std::size_t N, class T>
+inline Dual<N, T> elu(const Dual<N, T>& a, double alpha = 1.0) {
+  return Dual<N, T>::unary(a, rules::Elu{alpha});
 }
 /// x clamped into [lo, hi] (lo <= hi).
 template <RealExpr A>
 inline auto clamp(const A& a, double lo, double hi) {
   return RealUnaryExpr<rules::Clamp, A>(a, rules::Clamp{lo, hi});
 }
-template <std::size_t N>
-inline Dual<N> clamp(const Dual<N>& a, double lo, double hi) {
-  return Dual<N>::unary(a, rules::Clamp{lo, hi});
+template <std::size_t N, class T>
+inline Dual<N, T> clamp(const Dual<N, T>& a, double lo, double hi) {
+  return Dual<N, T>::unary(a, rules::Clamp{lo, hi});
 }
 
 #undef AD_SCALAR_UNARY
@@ -129,16 +129,16 @@ inline Real& Real::operator/=(double b) { return *this = *this / b; }
   inline bool operator op(double a, const B& b) {              \
     return a op b.value();                                     \
   }                                                            \
-  template <std::size_t N>                                     \
-  inline bool operator op(const Dual<N>& a, const Dual<N>& b) { \
+  template <std::size_t N, class T>                                     \
+  inline bool operator op(const Dual<N, T>& a, const Dual<N, T>& b) { \
     return a.value() op b.value();                             \
   }                                                            \
-  template <std::size_t N>                                     \
-  inline bool operator op(const Dual<N>& a, double b) {        \
+  template <std::size_t N, class T>                                     \
+  inline bool operator op(const Dual<N, T>& a, double b) {        \
     return a.value() op b;                                     \
   }                                                            \
-  template <std::size_t N>                                     \
-  inline bool operator op(double a, const Dual<N>& b) {        \
+  template <std::size_t N, class T>                                     \
+  inline bool operator op(double a, const Dual<N, T>& b) {        \
     return a op b.value();                                     \
   }
 AD_SCALAR_COMPARE(==)
