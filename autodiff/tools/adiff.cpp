@@ -151,7 +151,7 @@ void parse_at(const std::string& spec, std::vector<std::pair<std::string, double
 
 int run(int argc, char** argv) {
   std::string text;
-  bool have_text = false, json = false, check = false, tape_out = false, dot = false;
+  bool have_text = false, json = false, check = false, tape_out = false, dot = false, hessian = false;
   std::vector<std::pair<std::string, double>> at;
   // The options by CLI11, each read in command-line order (trigger_on_parse); the expression is
   // what no option takes (CLI11 would read '-x^2 + pi' as a short option).
@@ -168,6 +168,10 @@ int run(int argc, char** argv) {
   flag("--json", json, R"(print {"value": V, "gradient": {"x": GX, ...}} with 17 significant digits)");
   flag("--check", check,
        "also estimate each derivative by central finite differences and show the\ndifference");
+  flag("--hessian", hessian,
+       "also print the matrix of second derivatives d2f/dx dy, exact (with --json:\n"
+       "\"hessian\": {\"x\": {\"y\": HXY, ...}, ...}; with --check: against central\n"
+       "differences of the gradient)");
   flag("--tape", tape_out,
        "print the recorded tape: one line per node with its op, inputs (with\n"
        "local partial derivatives), value and adjoint after the sweep");
@@ -260,6 +264,47 @@ int run(int argc, char** argv) {
     }
   }
 
+  // Second derivatives over the --at variables (rows and columns of variables the expression
+  // does not use are 0), and with --check central differences of the exact gradient.
+  const std::size_t nv = vars.size();
+  std::vector<std::vector<double>> hess(nv, std::vector<double>(nv, 0.0)), hess_fd = hess;
+  double hess_diff = 0;
+  if (hessian) {
+    const ad::Expression::SecondOrder so = expr.hessian(values_for_expr(vars));
+    std::vector<std::size_t> slot;  // expression variable -> --at index
+    for (const std::string& v : expr.variables())
+      for (std::size_t k = 0; k < nv; ++k)
+        if (vars[k].first == v) slot.push_back(k);
+    for (std::size_t i = 0; i < slot.size(); ++i)
+      for (std::size_t j = 0; j < slot.size(); ++j) hess[slot[i]][slot[j]] = so.hessian[i][j];
+    if (check) {
+      auto gradient_at = [&](const std::vector<std::pair<std::string, double>>& point) {
+        ad::ScalarTape t;
+        std::vector<ad::Real> xs;
+        for (const auto& [n, x] : point) xs.push_back(t.variable(x));
+        std::vector<ad::Real> in;
+        for (std::size_t i = 0; i < slot.size(); ++i) in.push_back(xs[slot[i]]);
+        const ad::Real y = expr.evaluate(in);
+        std::vector<double> g(nv, 0.0);
+        if (!y.is_constant()) g = t.grad(y, xs);
+        return g;
+      };
+      const double h0 = std::cbrt(std::numeric_limits<double>::epsilon());
+      for (std::size_t k = 0; k < nv; ++k) {
+        auto plus = vars, minus = vars;
+        const double h = h0 * std::max(1.0, std::fabs(vars[k].second));
+        plus[k].second += h;
+        minus[k].second -= h;
+        const double width = plus[k].second - minus[k].second;
+        const std::vector<double> gp = gradient_at(plus), gm = gradient_at(minus);
+        for (std::size_t i = 0; i < nv; ++i) {
+          hess_fd[i][k] = (gp[i] - gm[i]) / width;
+          hess_diff = std::max(hess_diff, std::fabs(hess[i][k] - hess_fd[i][k]));
+        }
+      }
+    }
+  }
+
   if (dot) {
     fmt::print("{}", tape.dot());
     return 0;
@@ -277,6 +322,17 @@ int run(int argc, char** argv) {
                            json_string(vars[k].first), json_number(fd[k]),
                            json_number(grad[k] - fd[k]));
       out += "}";
+    }
+    if (hessian) {
+      out += ", \"hessian\": {";
+      for (std::size_t i = 0; i < nv; ++i) {
+        out += fmt::format("{}{}: {{", i ? ", " : "", json_string(vars[i].first));
+        for (std::size_t j = 0; j < nv; ++j)
+          out += fmt::format("{}{}: {}", j ? ", " : "", json_string(vars[j].first), json_number(hess[i][j]));
+        out += "}";
+      }
+      out += "}";
+      if (check) out += fmt::format(", \"hessian_check\": {{\"max_diff\": {}}}", json_number(hess_diff));
     }
     fmt::print("{}}}\n", out);
     return 0;
@@ -299,6 +355,28 @@ int run(int argc, char** argv) {
                  width, show(grad[k]), show(fd[k]), grad[k] - fd[k]);
     else
       fmt::print("{:<{}} = {}\n", label, width, show(grad[k]));
+  }
+  if (hessian) {
+    // The matrix, rows and columns named; entries in the shortest form that reads back exactly.
+    std::vector<std::vector<std::string>> cells(nv, std::vector<std::string>(nv));
+    std::size_t cw = 0, rw = 0;
+    for (std::size_t i = 0; i < nv; ++i) {
+      rw = std::max(rw, vars[i].first.size());
+      cw = std::max(cw, vars[i].first.size());
+      for (std::size_t j = 0; j < nv; ++j) cw = std::max(cw, (cells[i][j] = show(hess[i][j])).size());
+    }
+    std::string head = fmt::format("{:<{}}", "", rw);
+    for (std::size_t j = 0; j < nv; ++j) head += fmt::format("  {:<{}}", vars[j].first, cw);
+    while (!head.empty() && head.back() == ' ') head.pop_back();
+    fmt::print("\nhessian d2f/d(row) d(column):\n{}\n", head);
+    for (std::size_t i = 0; i < nv; ++i) {
+      std::string line = fmt::format("{:<{}}", vars[i].first, rw);
+      for (std::size_t j = 0; j < nv; ++j) line += fmt::format("  {:<{}}", cells[i][j], cw);
+      while (!line.empty() && line.back() == ' ') line.pop_back();
+      fmt::print("{}\n", line);
+    }
+    if (check)
+      fmt::print("largest difference from central differences of the gradient: {:.3g}\n", hess_diff);
   }
   if (tape_out) {
     fmt::print("\ntape ({} nodes, newest last; adjoint = df/d(node) after the reverse sweep):\n{}",

@@ -134,5 +134,25 @@ ok "--at x=pi/2"
 gx=$(json_field x "$OUT")
 close "$gx" 0 1e-15 || fail "cos(pi/2) = $gx"
 
+# --hessian: the matrix with named rows and columns, its JSON object, and --check.
+# f = x^2 y + sin(y) at (0.5, -2): H = [[2y, 2x], [2x, -sin y]] = [[-4, 1], [1, sin 2]].
+run "$ADIFF" 'x^2*y + sin(y)' --at x=0.5,y=-2 --hessian
+ok "hessian"
+printf '%s\n' "$OUT" | grep -q '^hessian d2f/d(row) d(column):$' || fail "hessian header: $OUT"
+hx=$(printf '%s\n' "$OUT" | awk '$1 == "x" && NF == 3 { print $2, $3 }')
+hy=$(printf '%s\n' "$OUT" | awk '$1 == "y" && NF == 3 { print $2, $3 }')
+[ "$hx" = "-4 1" ] || fail "hessian row x: '$hx' in $OUT"
+close "${hy#1 }" "$(awk 'BEGIN { printf "%.17g", sin(2) }')" 1e-15 || fail "hessian row y: '$hy'"
+[ "${hy%% *}" = 1 ] || fail "hessian row y, column x: '$hy'"
+run "$ADIFF" 'x^2*y + sin(y)' --at x=0.5,y=-2 --hessian --json
+ok "hessian json"
+printf '%s' "$OUT" | grep -Eq '"hessian": \{"x": \{"x": -4, "y": 1\}, "y": \{"x": 1, "y": 0.9092974268256817[0-9]*\}\}\}$' \
+  || fail "hessian json: $OUT"
+run "$ADIFF" 'exp(x*y) + log(z)' --at x=0.3,y=-1,z=2,unused=1 --hessian --check --json
+ok "hessian check"
+d=$(json_field max_diff "$OUT")
+close "$d" 0 1e-6 || fail "hessian check: max_diff $d: $OUT"
+printf '%s' "$OUT" | grep -q '"unused": {"x": 0, "y": 0, "z": 0, "unused": 0}' || fail "hessian: unused variable row: $OUT"
+
 if [ "$fails" -ne 0 ]; then echo "$fails adiff CLI check(s) failed"; exit 1; fi
 echo "adiff CLI: all checks passed"

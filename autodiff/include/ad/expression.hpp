@@ -74,6 +74,20 @@ class Expression {
   /// Plain evaluation (no tape).
   double operator()(std::span<const double> values) const;
 
+  /// Value, gradient and Hessian at `values` (one per variable), exact: the expression is
+  /// evaluated on nested ad::Dual numbers whose ops are the same op rules as the tape's, once
+  /// per pair i <= j (n (n + 1) / 2 evaluations). Same conventions at kinks as first derivatives.
+  struct SecondOrder {
+    double value = 0;
+    std::vector<double> gradient;              // df/dx_i
+    std::vector<std::vector<double>> hessian;  // d2f/dx_i dx_j, symmetric
+  };
+  SecondOrder hessian(std::span<const double> values) const;
+
+  /// Evaluates on any number type with the functions of the op rules (ad::Dual, nested Duals).
+  template <class T>
+  T evaluate_as(std::span<const T> values) const;
+
   /// Known function names and their argument counts.
   static int arity(std::string_view function);  // 0 if unknown
 

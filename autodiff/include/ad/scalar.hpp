@@ -71,6 +71,7 @@
 #include <ad/scalar/dual.hpp>
 #include <ad/scalar/expression.hpp>
 #include <ad/scalar/functions.hpp>
+#include <ad/scalar/hessian.hpp>
 #include <ad/scalar/real.hpp>
 #include <ad/scalar/sum.hpp>
 

@@ -339,3 +339,98 @@ double Expression::operator()(std::span<const double> values) const {
 }
 
 }  // namespace ad
+
+namespace ad {
+
+namespace {
+/// Function number fn of the table above, applied to numbers of type T.
+template <class T>
+T call_function(std::uint8_t fn, const T& a, const T& b) {
+  std::uint8_t i = 0;
+#define AD_CALL_UNARY(Rule, name) \
+  if (fn == i++) return name(a);
+#define AD_CALL_BINARY(Rule, name) \
+  if (fn == i++) return name(a, b);
+  AD_UNARY_RULES(AD_CALL_UNARY)
+  AD_BINARY_RULES(AD_CALL_BINARY)
+#undef AD_CALL_UNARY
+#undef AD_CALL_BINARY
+  (void)b;
+  throw ValueError(fmt::format("expression: no function number {}", fn));
+}
+}  // namespace
+
+template <class T>
+T Expression::evaluate_as(std::span<const T> values) const {
+  if (values.size() != variables_.size())
+    throw ValueError(fmt::format("expression: {} variable value{} given, the expression has {}",
+                                 values.size(), values.size() == 1 ? "" : "s",
+                                 variables_.size()));
+  std::vector<T> stack;
+  stack.reserve(code_.size());
+  for (const Instr& in : code_) {
+    switch (in.kind) {
+      case Kind::number: stack.emplace_back(in.number); break;
+      case Kind::variable: stack.push_back(values[in.index]); break;
+      case Kind::neg: stack.back() = -stack.back(); break;
+      case Kind::call: {
+        const T b = stack.back();
+        if (functions[in.fn].arity == 1) {
+          stack.back() = call_function<T>(in.fn, b, b);
+        } else {
+          stack.pop_back();
+          stack.back() = call_function<T>(in.fn, stack.back(), b);
+        }
+        break;
+      }
+      default: {
+        const T b = stack.back();
+        stack.pop_back();
+        T& a = stack.back();
+        switch (in.kind) {
+          case Kind::add: a = a + b; break;
+          case Kind::sub: a = a - b; break;
+          case Kind::mul: a = a * b; break;
+          case Kind::div: a = a / b; break;
+          case Kind::pow: a = pow(a, b); break;
+          default: break;
+        }
+      }
+    }
+  }
+  return stack.back();
+}
+
+Expression::SecondOrder Expression::hessian(std::span<const double> values) const {
+  // Forward over forward: x_k + e1 [k == i] + e2 [k == j]; the e1 e2 coefficient of f is
+  // d2f / dx_i dx_j, the e1 coefficient df/dx_i.
+  using Inner = Dual<1>;
+  using Outer = Dual<1, Inner>;
+  const std::size_t n = values.size();
+  SecondOrder r;
+  r.gradient.assign(n, 0.0);
+  r.hessian.assign(n, std::vector<double>(n, 0.0));
+  std::vector<Outer> xs(n);
+  if (n == 0) {
+    r.value = (*this)(values);
+    return r;
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = i; j < n; ++j) {
+      for (std::size_t k = 0; k < n; ++k) {
+        xs[k] = Outer(k == j ? Inner(values[k], 0) : Inner(values[k]));
+        if (k == i) xs[k].set_partial(0, Inner(1.0));
+      }
+      const Outer y = evaluate_as<Outer>(xs);
+      r.value = y.value().value();
+      r.gradient[i] = y.partial(0).value();
+      r.hessian[i][j] = r.hessian[j][i] = y.partial(0).partial(0);
+    }
+  }
+  return r;
+}
+
+template Dual<1, Dual<1>> Expression::evaluate_as<Dual<1, Dual<1>>>(std::span<const Dual<1, Dual<1>>>) const;
+template Dual<1> Expression::evaluate_as<Dual<1>>(std::span<const Dual<1>>) const;
+
+}  // namespace ad

@@ -1,0 +1,58 @@
+// ad::hessian: exact second derivatives of a function written for any number type, by forward
+// mode over forward mode on nested ad::Dual numbers (whose ops are the op rules, so the same
+// conventions at kinks as first derivatives). Part of <ad/scalar.hpp>.
+#pragma once
+
+#include <ad/error.hpp>
+#include <ad/scalar/dual.hpp>
+#include <ad/scalar/functions.hpp>
+
+#include <cstddef>
+#include <span>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace ad {
+
+/// The number type ad::hessian calls f with: a Dual in one direction whose value and partial
+/// are Duals in another.
+using HessianNumber = Dual<1, Dual<1>>;
+
+/// d2f / dx_i dx_j at x, a symmetric n x n matrix. f takes `std::span<const ad::HessianNumber>`
+/// (write it generically, for `auto` numbers, so the same code runs on doubles and Reals too)
+/// and returns one of them:
+///
+///     auto f = [](auto x) { return x[0] * x[0] * x[1] + sin(x[1]); };
+///     std::vector<std::vector<double>> H = ad::hessian(f, std::vector<double>{0.5, -2.0});
+///     // H = {{2 x1, 2 x0}, {2 x0, -sin(x1)}} = {{-4, 1}, {1, 0.909...}}
+///
+/// Cost: n (n + 1) / 2 evaluations of f, each about 4 times an evaluation on doubles; for the
+/// gradient alone use the scalar tape (one evaluation and one sweep).
+template <class F>
+std::vector<std::vector<double>> hessian(F&& f, std::span<const double> x) {
+  using Inner = Dual<1>;
+  const std::size_t n = x.size();
+  std::vector<std::vector<double>> h(n, std::vector<double>(n, 0.0));
+  std::vector<HessianNumber> xs(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = i; j < n; ++j) {
+      // x_k + e1 [k == i] + e2 [k == j]: the e1 e2 coefficient of f is d2f / dx_i dx_j.
+      for (std::size_t k = 0; k < n; ++k) {
+        xs[k] = HessianNumber(k == j ? Inner(x[k], 0) : Inner(x[k]));
+        if (k == i) xs[k].set_partial(0, Inner(1.0));
+      }
+      const auto y = f(std::span<const HessianNumber>(xs));
+      static_assert(std::is_convertible_v<decltype(y), HessianNumber>,
+                    "ad::hessian: f must return the number type it is given");
+      h[i][j] = h[j][i] = HessianNumber(y).partial(0).partial(0);
+    }
+  }
+  return h;
+}
+template <class F>
+std::vector<std::vector<double>> hessian(F&& f, const std::vector<double>& x) {
+  return hessian(std::forward<F>(f), std::span<const double>(x));
+}
+
+}  // namespace ad
