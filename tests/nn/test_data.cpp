@@ -343,6 +343,7 @@ TEST_CASE("data: load_csv bad-input catalogue names file, line and column") {
 
   // A gzip file cut short: the shipped digits, truncated to half.
   const std::string gz = read_bytes(ad::nn::data_dir() + "/digits.csv.gz");
+  REQUIRE_MESSAGE(gz.size() > 400, "the shipped digits.csv.gz is missing from " << ad::nn::data_dir());
   const auto cut = dir.write("cut.csv.gz", gz.substr(0, gz.size() / 2));
   m = message_of<ad::IoError>([&] { ad::nn::load_csv(cut); });
   CHECK(has(m, cut));
