@@ -402,31 +402,17 @@ T Expression::evaluate_as(std::span<const T> values) const {
 }
 
 Expression::SecondOrder Expression::hessian(std::span<const double> values) const {
-  // Forward over forward: x_k + e1 [k == i] + e2 [k == j]; the e1 e2 coefficient of f is
-  // d2f / dx_i dx_j, the e1 coefficient df/dx_i.
-  using Inner = Dual<1>;
-  using Outer = Dual<1, Inner>;
   const std::size_t n = values.size();
   SecondOrder r;
+  r.value = (*this)(values);
   r.gradient.assign(n, 0.0);
   r.hessian.assign(n, std::vector<double>(n, 0.0));
-  std::vector<Outer> xs(n);
-  if (n == 0) {
-    r.value = (*this)(values);
-    return r;
-  }
-  for (std::size_t i = 0; i < n; ++i) {
-    for (std::size_t j = i; j < n; ++j) {
-      for (std::size_t k = 0; k < n; ++k) {
-        xs[k] = Outer(k == j ? Inner(values[k], 0) : Inner(values[k]));
-        if (k == i) xs[k].set_partial(0, Inner(1.0));
-      }
-      const Outer y = evaluate_as<Outer>(xs);
-      r.value = y.value().value();
-      r.gradient[i] = y.partial(0).value();
-      r.hessian[i][j] = r.hessian[j][i] = y.partial(0).partial(0);
-    }
-  }
+  for_each_hessian_entry([this](std::span<const HessianNumber> xs) { return evaluate_as<HessianNumber>(xs); },
+                         values, [&](std::size_t i, std::size_t j, const HessianNumber& y) {
+                           r.value = y.value().value();
+                           r.gradient[i] = y.partial(0).value();
+                           r.hessian[i][j] = r.hessian[j][i] = y.partial(0).partial(0);
+                         });
   return r;
 }
 

@@ -19,6 +19,29 @@ namespace ad {
 /// are Duals in another.
 using HessianNumber = Dual<1, Dual<1>>;
 
+/// The loop behind ad::hessian and Expression::hessian: f is called once per pair i <= j, on x
+/// seeded so that its result y carries f (y.value().value()), df/dx_i (y.partial(0).value())
+/// and d2f / dx_i dx_j (y.partial(0).partial(0)); entry(i, j, y) receives each.
+template <class F, class G>
+void for_each_hessian_entry(F&& f, std::span<const double> x, G&& entry) {
+  using Inner = Dual<1>;
+  const std::size_t n = x.size();
+  std::vector<HessianNumber> xs(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = i; j < n; ++j) {
+      // x_k + e1 [k == i] + e2 [k == j]: the e1 e2 coefficient of f is d2f / dx_i dx_j.
+      for (std::size_t k = 0; k < n; ++k) {
+        xs[k] = HessianNumber(k == j ? Inner(x[k], 0) : Inner(x[k]));
+        if (k == i) xs[k].set_partial(0, Inner(1.0));
+      }
+      const auto y = f(std::span<const HessianNumber>(xs));
+      static_assert(std::is_convertible_v<decltype(y), HessianNumber>,
+                    "ad::hessian: f must return the number type it is given");
+      entry(i, j, HessianNumber(y));
+    }
+  }
+}
+
 /// d2f / dx_i dx_j at x, a symmetric n x n matrix. f takes `std::span<const ad::HessianNumber>`
 /// (write it generically, for `auto` numbers, so the same code runs on doubles and Reals too)
 /// and returns one of them:
@@ -31,23 +54,11 @@ using HessianNumber = Dual<1, Dual<1>>;
 /// gradient alone use the scalar tape (one evaluation and one sweep).
 template <class F>
 std::vector<std::vector<double>> hessian(F&& f, std::span<const double> x) {
-  using Inner = Dual<1>;
   const std::size_t n = x.size();
   std::vector<std::vector<double>> h(n, std::vector<double>(n, 0.0));
-  std::vector<HessianNumber> xs(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    for (std::size_t j = i; j < n; ++j) {
-      // x_k + e1 [k == i] + e2 [k == j]: the e1 e2 coefficient of f is d2f / dx_i dx_j.
-      for (std::size_t k = 0; k < n; ++k) {
-        xs[k] = HessianNumber(k == j ? Inner(x[k], 0) : Inner(x[k]));
-        if (k == i) xs[k].set_partial(0, Inner(1.0));
-      }
-      const auto y = f(std::span<const HessianNumber>(xs));
-      static_assert(std::is_convertible_v<decltype(y), HessianNumber>,
-                    "ad::hessian: f must return the number type it is given");
-      h[i][j] = h[j][i] = HessianNumber(y).partial(0).partial(0);
-    }
-  }
+  for_each_hessian_entry(f, x, [&](std::size_t i, std::size_t j, const HessianNumber& y) {
+    h[i][j] = h[j][i] = y.partial(0).partial(0);
+  });
   return h;
 }
 template <class F>
