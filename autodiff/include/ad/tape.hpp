@@ -55,16 +55,34 @@ struct Node;
 template <class T>
 using BackwardFn = void (*)(Tape<T>&, Node<T>&);
 
+/// An op's rules beyond its forward, kept side by side in the op's file:
+/// - backward: adds the node's adjoint g times the op's Jacobian into its inputs' adjoints;
+/// - jvp: the forward-mode rule, fills the node's tangent from its inputs' tangents (an input
+///   the sweep does not visit has tangent zero);
+/// - backward_tangent: the tangent of backward: adds d/dt of the inputs' adjoint contributions
+///   (from the node's adjoint tangent and from the tangents of the values backward reads) into
+///   the inputs' adjoint tangents. With jvp it gives Hessian-vector products (forward over
+///   reverse). For an op linear in its input it is backward applied to the adjoint tangent.
+/// A null jvp or backward_tangent makes jvp()/hvp() throw naming the op.
+template <class T>
+struct OpRules {
+  BackwardFn<T> backward = nullptr;
+  BackwardFn<T> jvp = nullptr;
+  BackwardFn<T> backward_tangent = nullptr;
+};
+
 /// One recorded operation. Buffers (value, grad, aux, index) survive Tape::clear() for reuse.
 template <class T>
 struct Node {
   const char* op = "";                 // name, for errors and printouts
   BackwardFn<T> backward = nullptr;    // null for leaves and nodes that need no gradient
+  const OpRules<T>* rules = nullptr;   // every rule of the op (null for leaves and custom ops)
   std::uint32_t in[3] = {0, 0, 0};     // input ids (n_in of them)
   std::uint8_t n_in = 0;
   bool requires_grad = false;          // some input (transitively) is a variable
   bool has_grad = false;               // grad holds a contribution of the current sweep
   bool active = false;                 // visited by the current sweep
+  bool has_grad_tangent = false;       // grad_tangent holds a contribution of the current hvp sweep
   int axis = 0;                        // axis ops (reductions, softmax, slice): the axis, >= 0
   double scale = 1;                    // sum and mean: the factor of the sum (1, or 1/n)
   std::size_t start = 0;               // slice: the first index taken along the axis
@@ -75,6 +93,8 @@ struct Node {
   xt::xarray<T> grad;
   xt::xarray<T> aux;                   // saved numbers (log_softmax: softmax; elementwise: partials)
   std::vector<std::size_t> index;      // saved integers, exact at any size (pick: labels; max: argmax)
+  xt::xarray<T> tangent;               // jvp/hvp: d value / dt along the requested direction
+  xt::xarray<T> grad_tangent;          // hvp: d grad / dt
 
   const xt::xarray<T>& val() const { return external ? *external : value; }
 };
@@ -182,6 +202,24 @@ class Tape {
   /// torch.autograd.grad: parameters' sinks are left alone).
   std::vector<xt::xarray<T>> grad(const Var<T>& y, const std::vector<Var<T>>& xs);
 
+  // ---- second order: forward mode and Hessian-vector products (<ad/tape.hpp>, tape/second.cpp)
+  /// Forward mode (a Jacobian-vector product, as torch.func.jvp): the derivative of y (any
+  /// shape) at the recorded point along the direction that moves each xs[i] by vs[i] (one vs[i]
+  /// of xs[i]'s shape each). One forward sweep over the recording, no re-evaluation.
+  xt::xarray<T> jvp(const Var<T>& y, const std::vector<Var<T>>& xs, const std::vector<xt::xarray<T>>& vs);
+  /// Hessian-vector product of scalar y (as torch.autograd.functional.hvp): with H the Hessian of
+  /// y with respect to all of xs together, the blocks of H v, one per xs[i], for the direction
+  /// v = (vs[0], vs[1], ...). Forward over reverse: a jvp sweep, then a reverse sweep that carries
+  /// every adjoint and its tangent; costs about 3 gradients. The gradient comes along: if
+  /// `gradient` is given it receives dy/dxs[i]. Parameters' gradient sinks are left alone.
+  std::vector<xt::xarray<T>> hvp(const Var<T>& y, const std::vector<Var<T>>& xs,
+                                 const std::vector<xt::xarray<T>>& vs,
+                                 std::vector<xt::xarray<T>>* gradient = nullptr);
+  /// The full Hessian of scalar y with respect to xs, flattened and concatenated in order (N x N
+  /// for N entries in all), one hvp per column: for small N (Newton's method). Symmetric up to
+  /// rounding; the exact mean of H and H^T is returned.
+  xt::xarray<T> hessian(const Var<T>& y, const std::vector<Var<T>>& xs);
+
   /// Forget every node, keeping their memory for the next recording. Existing Vars go stale.
   void clear();
   /// Number of recorded nodes.
@@ -206,6 +244,11 @@ class Tape {
   /// Appends a node; its value is resized to `shape` (keeping the buffer if the size matches).
   /// `shape` may be a reference into another node's value.
   /// The node gets a backward rule only if some input requires a gradient and grad is enabled.
+  /// The op's rules (`rules` must outlive the tape: a static of the op's file).
+  template <class S>
+  Var<T> record(const char* op, const detail::OpRules<T>& rules, std::initializer_list<Var<T>> in,
+                const S& shape);
+  /// A custom op with only a backward rule (jvp and hvp through it throw).
   template <class S>
   Var<T> record(const char* op, detail::BackwardFn<T> backward, std::initializer_list<Var<T>> in,
                 const S& shape);
@@ -222,6 +265,12 @@ class Tape {
   void sweep(std::uint32_t y, std::uint32_t lowest);
   void after_backward(const detail::Node<T>& n);
   void flush_sinks(std::uint32_t y);
+  std::uint32_t activate_from(const Var<T>& y, const std::vector<Var<T>>& xs, const char* op);
+  void tangent_sweep(const Var<T>& y, const std::vector<Var<T>>& xs, const std::vector<xt::xarray<T>>& vs,
+                     std::uint32_t lowest, const char* op);
+  template <class S>
+  Var<T> record_node(const char* op, detail::BackwardFn<T> backward, const detail::OpRules<T>* rules,
+                     std::initializer_list<Var<T>> in, const S& shape);
 
   std::vector<detail::Node<T>> nodes_;
   std::size_t size_ = 0;
@@ -231,8 +280,22 @@ class Tape {
 
 template <class T>
 template <class S>
-Var<T> Tape<T>::record(const char* op, detail::BackwardFn<T> backward,
-                       std::initializer_list<Var<T>> in, const S& shape) {
+Var<T> Tape<T>::record(const char* op, const detail::OpRules<T>& rules, std::initializer_list<Var<T>> in,
+                       const S& shape) {
+  return record_node(op, rules.backward, &rules, in, shape);
+}
+
+template <class T>
+template <class S>
+Var<T> Tape<T>::record(const char* op, detail::BackwardFn<T> backward, std::initializer_list<Var<T>> in,
+                       const S& shape) {
+  return record_node(op, backward, nullptr, in, shape);
+}
+
+template <class T>
+template <class S>
+Var<T> Tape<T>::record_node(const char* op, detail::BackwardFn<T> backward, const detail::OpRules<T>* rules,
+                            std::initializer_list<Var<T>> in, const S& shape) {
   bool req = false;
   std::uint32_t ids[3] = {0, 0, 0};
   std::uint8_t k = 0;
@@ -250,6 +313,7 @@ Var<T> Tape<T>::record(const char* op, detail::BackwardFn<T> backward,
   n.in[2] = ids[2];
   n.requires_grad = req && grad_enabled();
   n.backward = n.requires_grad ? backward : nullptr;
+  n.rules = rules;
   if (n.value.dimension() != dims.size() || !std::equal(dims.begin(), dims.end(), n.value.shape().begin()))
     n.value.resize(dims);
   return handle(static_cast<std::uint32_t>(size_ - 1));
@@ -264,6 +328,22 @@ void backward(const Var<T>& y) {
 template <class T>
 std::vector<xt::xarray<T>> grad(const Var<T>& y, const std::vector<Var<T>>& xs) {
   return y.tape().grad(y, xs);
+}
+/// Convenience: Tape::jvp on y's tape.
+template <class T>
+xt::xarray<T> jvp(const Var<T>& y, const std::vector<Var<T>>& xs, const std::vector<xt::xarray<T>>& vs) {
+  return y.tape().jvp(y, xs, vs);
+}
+/// Convenience: Tape::hvp on y's tape.
+template <class T>
+std::vector<xt::xarray<T>> hvp(const Var<T>& y, const std::vector<Var<T>>& xs,
+                               const std::vector<xt::xarray<T>>& vs) {
+  return y.tape().hvp(y, xs, vs);
+}
+/// Convenience: Tape::hessian on y's tape.
+template <class T>
+xt::xarray<T> hessian(const Var<T>& y, const std::vector<Var<T>>& xs) {
+  return y.tape().hessian(y, xs);
 }
 
 extern template class Tape<float>;

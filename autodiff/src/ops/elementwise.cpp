@@ -27,6 +27,25 @@ void elementwise_backward(Tape<T>& t, Node<T>& n) {
   }
 }
 
+// y = f(x_1, .., x_K):  y' = sum_j partial_j x_j'. Only first order: the partials are numbers
+// saved by the forward, and f itself is not kept, so there is no backward_tangent (hvp throws).
+template <class T>
+void elementwise_jvp(Tape<T>& t, Node<T>& n) {
+  const std::size_t size = n.value.size();
+  T* yd = tangent_out(n);
+  std::fill(yd, yd + size, T(0));
+  for (std::uint8_t k = 0; k < n.n_in; ++k) {
+    const T* xd = tangent_of(t, n.in[k]);
+    if (!xd) continue;
+    const T* p = n.aux.data() + k * size;
+    const bool one = t.node(n.in[k]).val().size() != size;
+    for (std::size_t i = 0; i < size; ++i) yd[i] += p[i] * xd[one ? 0 : i];
+  }
+}
+
+template <class T>
+const OpRules<T> elementwise_rules{&elementwise_backward<T>, &elementwise_jvp<T>, nullptr};
+
 }  // namespace
 
 template <class T>
@@ -55,9 +74,9 @@ ElementwisePlan<T> elementwise_begin(const Var<T>* in, std::size_t k) {
     }
   }
   ElementwisePlan<T> p;
-  p.out = k == 1 ? t.record(name, &elementwise_backward<T>, {in[0]}, shape)
-        : k == 2 ? t.record(name, &elementwise_backward<T>, {in[0], in[1]}, shape)
-                 : t.record(name, &elementwise_backward<T>, {in[0], in[1], in[2]}, shape);
+  p.out = k == 1 ? t.record(name, elementwise_rules<T>, {in[0]}, shape)
+        : k == 2 ? t.record(name, elementwise_rules<T>, {in[0], in[1]}, shape)
+                 : t.record(name, elementwise_rules<T>, {in[0], in[1], in[2]}, shape);
   auto& n = t.node(p.out.id());
   p.size = n.value.size();
   p.y = n.value.data();

@@ -10,6 +10,7 @@
 #include <array>
 #include <cstddef>
 #include <type_traits>
+#include <utility>
 
 namespace ad::detail {
 
@@ -69,6 +70,70 @@ inline T* grad_for_scatter(Tape<T>& t, std::uint32_t id) {
     n.has_grad = true;
   }
   return n.grad.data();
+}
+
+// ---- second order: tangents (jvp) and adjoint tangents (hvp) ----------------------------------
+
+/// The tangent of node `id`'s value in the current jvp/hvp sweep, or null where it is zero (the
+/// node does not depend on the direction: the sweep does not visit it).
+template <class T>
+inline const T* tangent_of(Tape<T>& t, std::uint32_t id) {
+  const auto& n = t.node(id);
+  return n.active ? n.tangent.data() : nullptr;
+}
+
+/// The node's tangent buffer, sized as its value, for its jvp rule to fill.
+template <class T>
+inline T* tangent_out(Node<T>& n) {
+  resize_to(n.tangent, n.val().shape());
+  return n.tangent.data();
+}
+
+/// As accumulate(), into the adjoint tangent of node `id`.
+template <class T, class F>
+inline void accumulate_tangent(Tape<T>& t, std::uint32_t id, F&& f) {
+  auto& n = t.node(id);
+  if (!n.active) return;
+  const std::size_t size = n.val().size();
+  T* g;
+  if (!n.has_grad_tangent) {
+    resize_to(n.grad_tangent, n.val().shape());
+    g = n.grad_tangent.data();
+    for (std::size_t i = 0; i < size; ++i) g[i] = f(i);
+    n.has_grad_tangent = true;
+  } else {
+    g = n.grad_tangent.data();
+    for (std::size_t i = 0; i < size; ++i) g[i] += f(i);
+  }
+}
+
+/// As grad_for_scatter(), for the adjoint tangent of node `id`.
+template <class T>
+inline T* grad_tangent_for_scatter(Tape<T>& t, std::uint32_t id) {
+  auto& n = t.node(id);
+  if (!n.active) return nullptr;
+  if (!n.has_grad_tangent) {
+    resize_to(n.grad_tangent, n.val().shape());
+    std::fill(n.grad_tangent.begin(), n.grad_tangent.end(), T(0));
+    n.has_grad_tangent = true;
+  }
+  return n.grad_tangent.data();
+}
+
+/// The tangent of the backward rule of an op that is linear in its one input, y = L x: the
+/// adjoint contribution L^T g depends on g only, so its tangent is L^T (the adjoint tangent), that
+/// is the op's own backward run on the adjoint tangents (swapped in and out, O(1)).
+template <class T, BackwardFn<T> Backward>
+void linear_backward_tangent(Tape<T>& t, Node<T>& n) {
+  auto& in = t.node(n.in[0]);
+  auto swap_in = [&] {
+    std::swap(n.grad, n.grad_tangent);
+    std::swap(in.grad, in.grad_tangent);
+    std::swap(in.has_grad, in.has_grad_tangent);
+  };
+  swap_in();
+  Backward(t, n);
+  swap_in();
 }
 
 /// How two shapes broadcast: the result shape and, per result axis, each input's element

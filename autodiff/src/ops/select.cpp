@@ -8,6 +8,10 @@ namespace ad {
 using detail::Node;
 
 template <class T> static void pick_backward(Tape<T>& t, Node<T>& n);
+template <class T> static void pick_jvp(Tape<T>& t, Node<T>& n);
+template <class T>
+static const detail::OpRules<T> pick_rules{&pick_backward<T>, &pick_jvp<T>,
+                                          &detail::linear_backward_tangent<T, &pick_backward<T>>};
 
 template <class T>
 Var<T> pick(const Var<T>& x, const std::vector<std::size_t>& labels) {
@@ -21,7 +25,7 @@ Var<T> pick(const Var<T>& x, const std::vector<std::size_t>& labels) {
   for (std::size_t i = 0; i < labels.size(); ++i)
     if (labels[i] >= k)
       throw ValueError(fmt::format("pick: label {} at row {} is out of range for {} classes", labels[i], i, k));
-  Var<T> out = t.record("pick", &pick_backward<T>, {x}, xt::svector<std::size_t, 1>{labels.size()});
+  Var<T> out = t.record("pick", pick_rules<T>, {x}, xt::svector<std::size_t, 1>{labels.size()});
   auto& n = t.node(out.id());
   n.index.assign(labels.begin(), labels.end());  // exact at any size (a float would not be)
   const T* in = t.node(x.id()).val().data();
@@ -36,6 +40,15 @@ static void pick_backward(Tape<T>& t, Node<T>& n) {
   const T* g = n.grad.data();
   T* gx = detail::grad_for_scatter(t, n.in[0]);
   for (std::size_t i = 0; i < n.index.size(); ++i) gx[i * k + n.index[i]] += g[i];
+}
+
+// linear:  y'[i] = x'[i, label_i]
+template <class T>
+static void pick_jvp(Tape<T>& t, Node<T>& n) {
+  const std::size_t k = t.node(n.in[0]).val().shape()[1];
+  const T* xd = detail::tangent_of(t, n.in[0]);
+  T* yd = detail::tangent_out(n);
+  for (std::size_t i = 0; i < n.index.size(); ++i) yd[i] = xd[i * k + n.index[i]];
 }
 
 template Var<float> pick<float>(const Var<float>&, const std::vector<std::size_t>&);

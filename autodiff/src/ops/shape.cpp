@@ -10,6 +10,10 @@ using detail::Node;
 // ---- transpose ---------------------------------------------------------------------------------
 
 template <class T> static void transpose_backward(Tape<T>& t, Node<T>& n);
+template <class T> static void transpose_jvp(Tape<T>& t, Node<T>& n);
+template <class T>
+static const detail::OpRules<T> transpose_rules{&transpose_backward<T>, &transpose_jvp<T>,
+                                          &detail::linear_backward_tangent<T, &transpose_backward<T>>};
 
 template <class T>
 Var<T> transpose(const Var<T>& x) {
@@ -21,7 +25,7 @@ Var<T> transpose(const Var<T>& x) {
                                  "for other layouts",
                                  shape_str(xs)));
   xt::svector<std::size_t, kMaxRank> shape(xs.rbegin(), xs.rend());
-  Var<T> out = t.record("transpose", &transpose_backward<T>, {x}, shape);
+  Var<T> out = t.record("transpose", transpose_rules<T>, {x}, shape);
   const auto& xv = t.node(x.id()).val();
   T* y = t.node(out.id()).value.data();
   if (xv.dimension() < 2) {
@@ -48,9 +52,28 @@ static void transpose_backward(Tape<T>& t, Node<T>& n) {
   accumulate(t, n.in[0], [&](std::size_t i) { return g[(i % c) * r + i / c]; });
 }
 
+// linear:  y' = x'^T
+template <class T>
+static void transpose_jvp(Tape<T>& t, Node<T>& n) {
+  const auto& xn = t.node(n.in[0]);
+  const T* xd = detail::tangent_of(t, n.in[0]);
+  T* yd = detail::tangent_out(n);
+  if (xn.val().dimension() < 2) {
+    std::copy(xd, xd + xn.val().size(), yd);
+    return;
+  }
+  const std::size_t r = xn.val().shape()[0], c = xn.val().shape()[1];
+  for (std::size_t i = 0; i < r; ++i)
+    for (std::size_t j = 0; j < c; ++j) yd[j * r + i] = xd[i * c + j];
+}
+
 // ---- reshape -----------------------------------------------------------------------------------
 
 template <class T> static void reshape_backward(Tape<T>& t, Node<T>& n);
+template <class T> static void reshape_jvp(Tape<T>& t, Node<T>& n);
+template <class T>
+static const detail::OpRules<T> reshape_rules{&reshape_backward<T>, &reshape_jvp<T>,
+                                          &detail::linear_backward_tangent<T, &reshape_backward<T>>};
 
 template <class T>
 Var<T> reshape(const Var<T>& x, const std::vector<std::ptrdiff_t>& new_shape) {
@@ -81,7 +104,7 @@ Var<T> reshape(const Var<T>& x, const std::vector<std::ptrdiff_t>& new_shape) {
   if (total != xv.size())
     throw ShapeError(fmt::format("reshape: cannot view {} ({} entries) as ({})", shape_str(xv.shape()),
                                  xv.size(), fmt::join(new_shape, ", ")));
-  Var<T> out = t.record("reshape", &reshape_backward<T>, {x}, shape);
+  Var<T> out = t.record("reshape", reshape_rules<T>, {x}, shape);
   const auto& src = t.node(x.id()).val();
   std::copy(src.data(), src.data() + src.size(), t.node(out.id()).value.data());
   return done(t, out);
@@ -94,9 +117,20 @@ static void reshape_backward(Tape<T>& t, Node<T>& n) {
   detail::accumulate(t, n.in[0], [&](std::size_t i) { return g[i]; });
 }
 
+// linear:  y' = reshape(x')
+template <class T>
+static void reshape_jvp(Tape<T>& t, Node<T>& n) {
+  const T* xd = detail::tangent_of(t, n.in[0]);
+  std::copy(xd, xd + n.value.size(), detail::tangent_out(n));
+}
+
 // ---- slice -------------------------------------------------------------------------------------
 
 template <class T> static void slice_backward(Tape<T>& t, Node<T>& n);
+template <class T> static void slice_jvp(Tape<T>& t, Node<T>& n);
+template <class T>
+static const detail::OpRules<T> slice_rules{&slice_backward<T>, &slice_jvp<T>,
+                                          &detail::linear_backward_tangent<T, &slice_backward<T>>};
 
 template <class T>
 Var<T> slice(const Var<T>& x, int axis, std::ptrdiff_t begin, std::ptrdiff_t end) {
@@ -112,7 +146,7 @@ Var<T> slice(const Var<T>& x, int axis, std::ptrdiff_t begin, std::ptrdiff_t end
   const auto len = static_cast<std::size_t>(e - b);
   xt::svector<std::size_t, kMaxRank> shape(xs.begin(), xs.end());
   shape[static_cast<std::size_t>(v.axis)] = len;
-  Var<T> out = t.record("slice", &slice_backward<T>, {x}, shape);  // xs may dangle from here
+  Var<T> out = t.record("slice", slice_rules<T>, {x}, shape);  // xs may dangle from here
   auto& node = t.node(out.id());
   node.axis = v.axis;
   node.start = static_cast<std::size_t>(b);
@@ -155,6 +189,20 @@ static void slice_backward(Tape<T>& t, Node<T>& n) {
     T* dst = gx + o * row + b * v.inner;
     const T* src = g + o * block;
     for (std::size_t j = 0; j < block; ++j) dst[j] += src[j];
+  }
+}
+
+// linear:  y' = x'[.., b:e, ..]
+template <class T>
+static void slice_jvp(Tape<T>& t, Node<T>& n) {
+  using namespace detail;
+  const AxisView v("slice", t.node(n.in[0]).val().shape(), n.axis);
+  const std::size_t len = n.value.shape()[v.axis], block = len * v.inner;
+  const T* xd = tangent_of(t, n.in[0]);
+  T* yd = tangent_out(n);
+  for (std::size_t o = 0; o < v.outer; ++o) {
+    const T* src = xd + (o * v.n + n.start) * v.inner;
+    std::copy(src, src + block, yd + o * block);
   }
 }
 

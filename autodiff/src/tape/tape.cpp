@@ -101,9 +101,11 @@ detail::Node<T>& Tape<T>::push(const char* op) {
   auto& n = nodes_[size_++];
   n.op = op;
   n.backward = nullptr;
+  n.rules = nullptr;
   n.n_in = 0;
   n.requires_grad = false;
   n.has_grad = false;
+  n.has_grad_tangent = false;
   n.active = false;
   n.axis = 0;
   n.scale = 1;
@@ -275,22 +277,33 @@ void Tape<T>::backward(const Var<T>& y, const xt::xarray<T>& seed) {
   flush_sinks(y.id());
 }
 
+// Marks active the nodes between the requested inputs xs and y: those that depend on an input
+// that requires a gradient. Clears every adjoint. Returns the lowest node a sweep must visit.
+template <class T>
+std::uint32_t Tape<T>::activate_from(const Var<T>& y, const std::vector<Var<T>>& xs, const char* op) {
+  checked(y, op);
+  std::uint32_t lowest = y.id();
+  for (auto& x : xs) lowest = std::min(lowest, checked(x, op).requires_grad ? x.id() : lowest);
+  for (std::size_t i = 0; i < size_; ++i) {
+    auto& n = nodes_[i];
+    n.has_grad = n.has_grad_tangent = n.active = false;
+  }
+  for (auto& x : xs) nodes_[x.id()].active = nodes_[x.id()].requires_grad;
+  for (std::uint32_t i = lowest; i <= y.id(); ++i) {
+    auto& n = nodes_[i];
+    if (n.active || !n.backward) continue;
+    for (int k = 0; k < n.n_in; ++k) n.active = n.active || nodes_[n.in[k]].active;
+  }
+  return lowest;
+}
+
 template <class T>
 std::vector<xt::xarray<T>> Tape<T>::grad(const Var<T>& y, const std::vector<Var<T>>& xs) {
   auto& ny = checked(y, "grad");
   if (ny.val().size() != 1)
     throw TapeError(fmt::format("grad: the output has shape {}; grad() needs a single value",
                                 shape_str(ny.val().shape())));
-  std::uint32_t lowest = y.id();
-  for (auto& x : xs) lowest = std::min(lowest, checked(x, "grad").requires_grad ? x.id() : lowest);
-  for (std::size_t i = 0; i < size_; ++i) nodes_[i].has_grad = nodes_[i].active = false;
-  for (auto& x : xs) nodes_[x.id()].active = nodes_[x.id()].requires_grad;
-  // A node is active when it depends on a requested input; only active nodes are visited.
-  for (std::uint32_t i = lowest; i <= y.id(); ++i) {
-    auto& n = nodes_[i];
-    if (n.active || !n.backward) continue;
-    for (int k = 0; k < n.n_in; ++k) n.active = n.active || nodes_[n.in[k]].active;
-  }
+  const std::uint32_t lowest = activate_from(y, xs, "grad");
   if (ny.active) {
     seed_buffer(ny);
     ny.grad.data()[0] = T(1);
@@ -318,7 +331,7 @@ template <class T>
 std::size_t Tape<T>::memory_bytes() const {
   std::size_t bytes = nodes_.capacity() * sizeof(detail::Node<T>);
   for (const auto& n : nodes_)
-    bytes += (n.value.size() + n.grad.size() + n.aux.size()) * sizeof(T) +
+    bytes += (n.value.size() + n.grad.size() + n.aux.size() + n.tangent.size() + n.grad_tangent.size()) * sizeof(T) +
              n.index.capacity() * sizeof(std::size_t);
   return bytes;
 }

@@ -11,5 +11,6 @@
 #include <ad/nn/optim.hpp>
 #include <ad/nn/parameter.hpp>
 #include <ad/nn/random.hpp>
+#include <ad/nn/second_order.hpp>
 #include <ad/nn/serialize.hpp>
 #include <ad/nn/train.hpp>

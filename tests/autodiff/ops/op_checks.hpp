@@ -20,6 +20,11 @@
 //     hand-derived vector-Jacobian product) and, unless .fd is false, central finite differences
 //     of the double op (the public ad::gradcheck); the float gradient matches the double
 //     reference within float precision;
+//   * second order, in double where finite differences apply: for random directions v,
+//     Tape::jvp of the op matches central differences of its value, and Tape::hvp of
+//     sum(w * sin(op(x))) (sin, so that the op's adjoint has a tangent of its own) matches central differences of its gradient (both within 1e-6 of the largest entry); the
+//     Hessian of the loss is symmetric and its product with v is the hvp; in float, jvp and hvp
+//     match the double ones within float precision;
 //   * inputs of each of .bad_shapes throw ad::ShapeError with a message that starts "<op>: ",
 //     the same in float and double.
 // Tolerances are per row in the measure of support::rel_err: Tol::value/grad for double (measured
@@ -132,11 +137,15 @@ void check_finite_differences(const Op& op, const Inputs& inputs, const Arr& w) 
 }
 
 /// Finite differences in double, then float32 against float64: values and gradients of
-/// loss = sum(w * op(inputs)) within 1e-4, norm-wise. For ops without a reference of their own
+/// loss = sum(w * op(inputs)) within 1e-4, norm-wise; then check_second_order. For ops without a reference of their own
 /// (ad::elementwise of a user's function); table rows get check_rows.
 template <class Op>
-void check_fd_and_float(const Op& op, const Inputs& inputs, const Arr& w) {
+void check_second_order(const Op& op, const Inputs& x, const Arr& w, unsigned seed);
+
+template <class Op>
+void check_fd_and_float(const Op& op, const Inputs& inputs, const Arr& w, bool second_order = true) {
   check_finite_differences(op, inputs, w);
+  if (second_order) check_second_order(op, inputs, w, 7);
   Tape<double> td;
   Tape<float> tf;
   auto xd = detail::record(td, inputs);
@@ -148,6 +157,95 @@ void check_fd_and_float(const Op& op, const Inputs& inputs, const Arr& w) {
   tf.backward(ad::sum(yf * tf.constant(xt::xarray<float>(xt::cast<float>(w)))));
   for (std::size_t k = 0; k < inputs.size(); ++k)
     CHECK(rel_err(xf[k].grad(), xd[k].grad(), Rel::normwise) < 1e-4);
+}
+
+/// jvp and hvp of the op against central differences of its value and of the gradient of
+/// loss = sum(w * sin(op(inputs))); the explicit Hessian's symmetry and product with v; float against
+/// double.
+template <class Op>
+void check_second_order(const Op& op, const Inputs& x, const Arr& w, unsigned seed) {
+  Inputs v;
+  std::size_t total = 0;
+  for (std::size_t k = 0; k < x.size(); ++k) {
+    v.push_back(random_array(detail::shape_of(x[k]), -1, 1, seed + 101 + k));
+    total += x[k].size();
+  }
+  const auto moved = [&](double h) {
+    Inputs m = x;
+    for (std::size_t k = 0; k < x.size(); ++k) m[k] = x[k] + h * v[k];
+    return m;
+  };
+  const auto value_at = [&](const Inputs& at) {
+    Tape<double> t;
+    return Arr(op(detail::record(t, at)).value());
+  };
+  const auto grad_at = [&](const Inputs& at) {
+    Tape<double> t;
+    auto xv = detail::record(t, at);
+    return t.grad(ad::sum(ad::sin(op(xv)) * t.constant(w)), xv);
+  };
+  const double h = 1e-5;
+  Tape<double> t;
+  auto xv = detail::record(t, x);
+  Var<double> y = op(xv);
+  const Arr jvp = t.jvp(y, xv, v);
+  const Arr jvp_fd = (value_at(moved(h)) - value_at(moved(-h))) / (2 * h);
+  INFO("jvp " << jvp << " vs differences " << jvp_fd);
+  CHECK(rel_err(jvp, jvp_fd, Rel::normwise) < 1e-6);
+
+  // sin: nonlinear in the op's result, so the op's adjoint has a tangent and every term of its
+  // backward_tangent counts
+  Var<double> loss = ad::sum(ad::sin(y) * t.constant(w));
+  std::vector<Arr> gradient;
+  const auto hv = t.hvp(loss, xv, v, &gradient);
+  const auto gp = grad_at(moved(h)), gm = grad_at(moved(-h)), g0 = grad_at(x);
+  REQUIRE(hv.size() == x.size());
+  for (std::size_t k = 0; k < x.size(); ++k) {
+    INFO("input " << k << ": hvp " << hv[k] << " vs differences " << (gp[k] - gm[k]) / (2 * h));
+    CHECK(rel_err(hv[k], Arr((gp[k] - gm[k]) / (2 * h)), Rel::normwise) < 1e-6);
+    CHECK(rel_err(gradient[k], g0[k], Rel::normwise) < 1e-15);
+  }
+  if (total <= 40) {  // the Hessian: columns by hvp are symmetric; hessian() is them; H v = hvp
+    const Arr H = t.hessian(loss, xv);
+    REQUIRE(H.shape()[0] == total);
+    Arr raw = xt::zeros<double>({total, total});
+    Inputs e;
+    for (std::size_t k = 0; k < x.size(); ++k) e.push_back(xt::zeros<double>(detail::shape_of(x[k])));
+    for (std::size_t c = 0, k = 0, j = 0; c < total; ++c, ++j) {
+      if (j == x[k].size()) j = 0, ++k;
+      e[k].data()[j] = 1;
+      const auto col = t.hvp(loss, xv, e);
+      e[k].data()[j] = 0;
+      std::size_t r = 0;
+      for (const auto& block : col)
+        for (std::size_t q = 0; q < block.size(); ++q) raw(r++, c) = block.data()[q];
+    }
+    CHECK(rel_err(raw, Arr(xt::transpose(raw)), Rel::normwise) < 1e-12);
+    CHECK(rel_err(H, raw, Rel::normwise) < 1e-12);
+    Arr flat_v = xt::zeros<double>({total}), flat_hv = xt::zeros<double>({total});
+    std::size_t i = 0;
+    for (std::size_t k = 0; k < x.size(); ++k)
+      for (std::size_t j = 0; j < x[k].size(); ++j, ++i) {
+        flat_v(i) = v[k].data()[j];
+        flat_hv(i) = hv[k].data()[j];
+      }
+    Arr Hv = xt::zeros<double>({total});
+    for (std::size_t r = 0; r < total; ++r)
+      for (std::size_t c = 0; c < total; ++c) Hv(r) += H(r, c) * flat_v(c);
+    CHECK(rel_err(Hv, flat_hv, Rel::normwise) < 1e-12);
+  }
+
+  // float against double
+  Tape<float> tf;
+  Inputs xr;
+  for (const auto& a : x) xr.push_back(detail::rounded_to_float(a));
+  auto xf = detail::record(tf, xr);
+  Var<float> yf = op(xf);
+  std::vector<xt::xarray<float>> vf;
+  for (const auto& a : v) vf.push_back(xt::cast<float>(a));
+  CHECK(rel_err(tf.jvp(yf, xf, vf), jvp, Rel::normwise) < 1e-3);
+  const auto hvf = tf.hvp(ad::sum(ad::sin(yf) * tf.constant(xt::xarray<float>(xt::cast<float>(w)))), xf, vf);
+  for (std::size_t k = 0; k < x.size(); ++k) CHECK(rel_err(hvf[k], hv[k], Rel::normwise) < 1e-3);
 }
 
 /// One row, as the header says.
@@ -180,6 +278,7 @@ inline void check_row(const Row& r) {
     for (std::size_t k = 0; k < x.size(); ++k) CHECK(rel_err(gd[k], want[k], r.tol.how) <= r.tol.grad);
   }
   if (r.fd) check_finite_differences(r.f, x, w);
+  if (r.fd) check_second_order(r.f, x, w, seed);
 
   // float: the inputs and weights rounded to float, the references in double from those
   Inputs xr;

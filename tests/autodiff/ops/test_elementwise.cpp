@@ -72,9 +72,33 @@ Var<T> apply(const Fn& fn, const std::vector<Var<T>>& x) {
 }
 
 // loss = sum(w * elementwise(fn, inputs)): finite differences (gradcheck) and float vs double.
+// Forward mode works from the saved partials: jvp against differences of the value. The node
+// keeps numbers, not fn, so it has no second-order rule: hvp says so, naming the op.
 template <std::size_t K, class Fn>
 void check_fn(const Fn& fn, const std::vector<Arr>& inputs, const Arr& w) {
-  op_checks::check_fd_and_float([&](const auto& x) { return apply<K>(fn, x); }, inputs, w);
+  auto op = [&](const auto& x) { return apply<K>(fn, x); };
+  op_checks::check_fd_and_float(op, inputs, w, false);
+  Tape<double> t;
+  std::vector<Var<double>> x;
+  std::vector<Arr> v;
+  for (const auto& a : inputs) {
+    x.push_back(t.variable(a));
+    v.push_back(random_array({a.shape().begin(), a.shape().end()}, -1, 1, 11));
+  }
+  const Arr jvp = t.jvp(op(x), x, v);
+  const double h = 1e-6;
+  auto value_at = [&](double s) {
+    Tape<double> u;
+    std::vector<Var<double>> xs;
+    for (std::size_t k = 0; k < inputs.size(); ++k) xs.push_back(u.variable(Arr(inputs[k] + s * v[k])));
+    return Arr(op(xs).value());
+  };
+  CHECK(support::rel_err(jvp, Arr((value_at(h) - value_at(-h)) / (2 * h)), support::Rel::normwise) < 1e-6);
+  auto loss = ad::sum(op(x));
+  CHECK(support::message_of<ad::TapeError>([&] { t.hvp(loss, x, v); }) ==
+        "hvp: the op elementwise (node " + std::to_string(loss.id() - 1) +
+            ") has no second-order rule; hvp goes through the ops of <ad/ops.hpp> (ad::elementwise "
+            "and custom ops are first-order only)");
 }
 
 }  // namespace
