@@ -1,5 +1,6 @@
 // Optimizer updates (PyTorch's formulas, see optim.hpp): plain loops over parameter storage.
 #include <ad/error.hpp>
+#include <ad/nn/lbfgs.hpp>
 #include <ad/nn/optim.hpp>
 
 #include <fmt/format.h>
@@ -199,8 +200,9 @@ std::unique_ptr<Optimizer<T>> make_optimizer(const std::string& name, std::vecto
   if (name == "rmsprop") return std::make_unique<RMSprop<T>>(std::move(params), RMSpropOptions{.lr = lr});
   if (name == "adam") return std::make_unique<Adam<T>>(std::move(params), AdamOptions{.lr = lr});
   if (name == "adamw") return std::make_unique<AdamW<T>>(std::move(params), AdamWOptions{.lr = lr});
+  if (name == "lbfgs") return std::make_unique<LBFGS<T>>(std::move(params), LBFGSOptions{.lr = lr});
   throw ValueError(fmt::format(
-      "optimizer: unknown name '{}'; use sgd, momentum, nesterov, adagrad, rmsprop, adam or adamw", name));
+      "optimizer: unknown name '{}'; use sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw or lbfgs", name));
 }
 
 #define AD_NN_OPTIM(T)                                                                                   \

@@ -2,6 +2,7 @@
 // loss on a cleared tape and lets the reverse sweep produce the gradients.
 #include <ad/error.hpp>
 #include <ad/nn/data.hpp>
+#include <ad/nn/lbfgs.hpp>
 #include <ad/nn/train.hpp>
 
 #include <fmt/format.h>
@@ -211,6 +212,7 @@ Trainer<T>::Trainer(Module<T>& model, Optimizer<T>& opt, Loss loss, double l2, d
   const Plan<T> p = make_plan(model, loss);
   fused_ = p.fused;
   forward_layers_ = p.layers;
+  lbfgs_ = dynamic_cast<LBFGS<T>*>(&opt);
 }
 
 template <class T>
@@ -226,20 +228,45 @@ Var<T> Trainer<T>::loss_on(Tape<T>& tape, const xt::xarray<T>& xb, const xt::xar
 }
 
 template <class T>
-double Trainer<T>::step(const xt::xarray<T>& xb, const xt::xarray<T>& yb, std::span<const std::size_t> row_ids) {
+double Trainer<T>::loss_and_grad(const xt::xarray<T>& xb, const xt::xarray<T>& yb, std::span<const std::size_t> row_ids) {
   const std::size_t rows = xb.dimension() > 0 ? xb.shape()[0] : 0;
   if (full_rows_ == 0) full_rows_ = rows;
   Tape<T>& tape = tapes_[rows == full_rows_ ? 0 : 1];
   tape.clear();
   Var<T> loss = loss_on(tape, xb, yb, row_ids);
-  // The model's parameters, not only the optimizer's: clipping below measures all of them, and a
+  // The model's parameters, not only the optimizer's: clipping measures all of them, and a
   // parameter the optimizer leaves alone must not carry gradients over from earlier steps.
   for (auto* p : params_) p->zero_grad();
   tape.backward(loss);  // every parameter's grad receives this step's gradient
+  return static_cast<double>(loss.item());
+}
+
+template <class T>
+double Trainer<T>::step(const xt::xarray<T>& xb, const xt::xarray<T>& yb, std::span<const std::size_t> row_ids) {
+  if (lbfgs_) {
+    if (clip_norm > 0 || clip_value > 0)
+      throw ValueError("Trainer: gradient clipping does not go with LBFGS: it would change the gradient that the "
+                       "line search and the curvature pairs rely on");
+    try {
+      start_loss_ = lbfgs_->step([&] { return loss_and_grad(xb, yb, row_ids); });
+    } catch (const LBFGSNonFiniteError& e) {
+      if (std::isfinite(e.loss)) throw;  // a non-finite gradient with a finite loss: not a divergence
+      start_loss_ = lbfgs_->state().step_evaluations == 1 ? e.loss : lbfgs_->state().start_loss;
+      return e.loss;  // the caller's divergence check reports it (the output is that evaluation's)
+    }
+    // The loss and the output at the weights the step ends with (the line search may have
+    // evaluated other points last): one forward pass, no gradient.
+    const std::size_t rows = xb.dimension() > 0 ? xb.shape()[0] : 0;
+    Tape<T>& tape = tapes_[rows == full_rows_ ? 0 : 1];
+    tape.clear();
+    NoGradGuard no_grad;
+    return static_cast<double>(loss_on(tape, xb, yb, row_ids).item());
+  }
+  start_loss_ = loss_and_grad(xb, yb, row_ids);
   if (clip_norm > 0) clip_grad_norm(params_, clip_norm);
   if (clip_value > 0) clip_grad_value(params_, clip_value);
   opt_.step();
-  return static_cast<double>(loss.item());
+  return start_loss_;
 }
 
 // ---- fit -----------------------------------------------------------------------------------
@@ -257,7 +284,7 @@ EpochLoop<T>::EpochLoop(Trainer<T>& trainer, const xt::xarray<double>& x, const 
     : trainer_(trainer), x_(x), y_(&y), batch_size_(batch_size) {
   check_xy("EpochLoop", x, y);
   if (batch_size == 0) throw ValueError("EpochLoop: batch_size must be positive");
-  batch_size_ = std::min(batch_size, x.shape()[0]);
+  batch_size_ = trainer.full_batch() ? x.shape()[0] : std::min(batch_size, x.shape()[0]);
   // Targets: labels stay (n,) for cross-entropy; other losses get a (rows, k) matrix.
   if (trainer.loss() != Loss::cross_entropy && y.dimension() == 1) {
     y2_ = y;
@@ -288,6 +315,7 @@ EpochStats EpochLoop<T>::run(const std::vector<std::size_t>& order,
       info.batch = b + 1;
       info.rows = end;
       info.loss = l;
+      info.start_loss = trainer_.start_loss();
       info.mean_loss = loss_sum / static_cast<double>(end);
       info.output = &trainer_.last_output();
       after_batch(info);
@@ -432,6 +460,9 @@ History fit(Module<T>& model, Optimizer<T>& opt, const xt::xarray<double>& x, co
   const std::size_t n = x.shape()[0];
 
   Trainer<T> trainer(model, opt, o.loss, o.l2, o.l1);
+  if (trainer.full_batch() && (o.clip_norm > 0 || o.clip_value > 0))
+    throw ValueError("fit: clip_norm and clip_value do not go with LBFGS: clipping would change the gradient that "
+                     "the line search and the curvature pairs rely on");
   trainer.clip_norm = o.clip_norm;
   trainer.clip_value = o.clip_value;
   EpochLoop<T> loop(trainer, x, y, o.batch_size);
@@ -457,7 +488,7 @@ History fit(Module<T>& model, Optimizer<T>& opt, const xt::xarray<double>& x, co
     if (epoch == 1 && b.batch == 1) {  // before any update: the yardsticks of divergence
       std::string what;
       const double chance = chance_loss(o.loss, y, *b.output, what);
-      divergence.start(b.loss, chance, std::move(what));
+      divergence.start(b.start_loss, chance, std::move(what));
     }
     if (progress) progress->batch(epoch, b.batch, b.batches, b.mean_loss);
   };
@@ -465,7 +496,7 @@ History fit(Module<T>& model, Optimizer<T>& opt, const xt::xarray<double>& x, co
   for (; epoch <= o.epochs; ++epoch) {
     const auto t0 = Clock::now();
     opt.lr = o.schedule.at(base_lr, epoch - 1);
-    if (o.shuffle) rng.shuffle(perm);
+    if (o.shuffle && !trainer.full_batch()) rng.shuffle(perm);
     if (progress) progress->begin_epoch();
     EpochStats st;
     try {

@@ -149,7 +149,8 @@ template <class T> double clip_grad_norm(const std::vector<Parameter<T>*>& param
 template <class T> void clip_grad_value(const std::vector<Parameter<T>*>& params, double clip);
 
 /// Builds an optimizer by name ("sgd", "momentum" (SGD, 0.9), "nesterov" (SGD, 0.9), "adagrad",
-/// "rmsprop", "adam", "adamw") with learning rate lr and the other options at their defaults.
+/// "rmsprop", "adam", "adamw", "lbfgs" (ad/nn/lbfgs.hpp; its step needs a closure, which
+/// Trainer and fit supply)) with learning rate lr and the other options at their defaults.
 template <class T>
 std::unique_ptr<Optimizer<T>> make_optimizer(const std::string& name, std::vector<Parameter<T>*> params, double lr);
 

@@ -108,16 +108,35 @@ struct FitOptions {
   std::size_t divergence_patience = 10;
 };
 
+template <class T>
+class LBFGS;
+
 /// One optimization step at a time, allocation-free after warm-up.
+///
+/// With an LBFGS optimizer (lbfgs.hpp) a step is one LBFGS::step on the batch: up to max_iter
+/// iterations, each evaluating the loss and its gradient on that same batch (loss_and_grad is
+/// the closure), then one forward pass at the new weights for the loss and the output. fit then
+/// trains full batch: one such step per epoch on the whole training set.
 template <class T>
 class Trainer {
  public:
   Trainer(Module<T>& model, Optimizer<T>& opt, Loss loss, double l2 = 0, double l1 = 0);
   /// One step on a minibatch: xb (n, features); yb as described at the top (labels or targets).
-  /// Returns the loss (penalties included).
+  /// Returns the loss (penalties included) before the update; with LBFGS, the loss after it (at
+  /// the new weights; start_loss() has the one before), or the NaN or infinite loss that stopped
+  /// it (the weights are then those of the last finite loss).
   /// rows[i], when given, is the row of the whole data set that minibatch row i came from: an
   /// error about a label then names that row (fit passes it), otherwise the minibatch's row.
+  /// With LBFGS, clip_norm or clip_value is a ValueError (clipping would change the gradient
+  /// that the line search and the curvature pairs rely on).
   double step(const xt::xarray<T>& xb, const xt::xarray<T>& yb, std::span<const std::size_t> rows = {});
+  /// The loss on a minibatch and each parameter's gradient of it (grad zeroed first, no clipping,
+  /// no update): what step does before the optimizer's update, and LBFGS's closure.
+  double loss_and_grad(const xt::xarray<T>& xb, const xt::xarray<T>& yb, std::span<const std::size_t> rows = {});
+  /// The loss of the last step before its update (the value step returns, except with LBFGS).
+  double start_loss() const { return start_loss_; }
+  /// The optimizer is an LBFGS: steps are full L-BFGS steps and fit trains full batch.
+  bool full_batch() const { return lbfgs_ != nullptr; }
   /// Records forward + loss on `tape` without stepping (used by step and by gradient checks).
   Var<T> loss_on(Tape<T>& tape, const xt::xarray<T>& xb, const xt::xarray<T>& yb,
                  std::span<const std::size_t> rows = {});
@@ -141,11 +160,17 @@ class Trainer {
   Tape<T> tapes_[2];
   std::size_t full_rows_ = 0;
   Var<T> last_output_;
+  LBFGS<T>* lbfgs_ = nullptr;
+  double start_loss_ = 0;
 };
 
 /// Trains `model` on (x, y) for options.epochs epochs (see FitOptions) and returns the history:
 /// each epoch, EpochLoop over a fresh shuffle of the rows at the schedule's learning rate, the
 /// validation loss, DivergenceCheck, EarlyStopping, the ProgressPrinter's line and on_epoch.
+/// With an LBFGS optimizer an epoch is one LBFGS::step (up to its max_iter iterations) on the
+/// whole training set in row order, as `for epoch: opt.step(closure)` in PyTorch: batch_size and
+/// shuffle are ignored, clip_norm and clip_value are a ValueError, and the epoch's loss and
+/// metric are those at the weights the step ends with.
 template <class T>
 History fit(Module<T>& model, Optimizer<T>& opt, const xt::xarray<double>& x, const xt::xarray<double>& y,
             const FitOptions& options = {});
@@ -180,13 +205,16 @@ struct BatchInfo {
   std::size_t batches = 0;  // in the epoch
   std::size_t rows = 0;     // rows of the epoch done, this batch's included
   double loss = 0;          // this minibatch's loss (penalties included); NaN or inf if it diverged
+                            // (with LBFGS: after the step, at the new weights)
+  double start_loss = 0;    // its loss before the update (= loss, except with LBFGS)
   double mean_loss = 0;     // mean loss per row over the epoch so far
   const xt::xarray<T>* output = nullptr;  // the model's output on it (logits when fused)
 };
 
 /// The training loop of one epoch: the rows of x in a given order, batch_size at a time (the
 /// last batch shorter), gathered into reused buffers as T, one Trainer::step each, the model in
-/// training mode. x and y as fit takes them; they are referenced, not copied.
+/// training mode. x and y as fit takes them; they are referenced, not copied. With an LBFGS
+/// trainer (full_batch()) the batch is always every row: batch_size is ignored.
 template <class T>
 class EpochLoop {
  public:
