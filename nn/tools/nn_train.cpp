@@ -4,6 +4,7 @@
 //   nn-train --data xor --layers 2,4,1 --hidden tanh --optimizer adam --lr 0.05 --epochs 500 --batch 4
 //   nn-train --data my.csv --label-column 0 --loss mse
 //   nn-train --grid lr=0.01,0.1,1 --grid l2=0,1e-4,1e-3 --heatmap grid.svg
+//   nn-train --data iris --optimizer lbfgs --epochs 10   # full batch, 20 L-BFGS iterations per epoch
 //
 // Every option is one row of the table in options(): its name, value, help text and how it
 // changes the Config. The same rows make the CLI11 options that parse the command line and print
@@ -14,6 +15,7 @@
 #include "cli_common.hpp"
 
 #include <ad/nn/data.hpp>
+#include <ad/nn/lbfgs.hpp>
 #include <ad/nn/metrics.hpp>
 #include <ad/nn/module.hpp>
 #include <ad/nn/optim.hpp>
@@ -53,6 +55,11 @@ struct Config {
   double l2 = 0, l1 = 0, lr = 0.1, clip_norm = 0, clip_value = 0;
   std::optional<double> momentum, dampening, weight_decay, beta1, beta2, eps, alpha, lr_decay;
   bool nesterov = false, centered = false;
+  bool lr_set = false, batch_set = false;  // given (lbfgs has its own default lr, and no batches)
+  // lbfgs
+  std::optional<std::size_t> max_iter, max_eval, history_size;
+  std::optional<std::string> line_search;
+  std::optional<double> tolerance_grad, tolerance_change;
   // training
   std::size_t epochs = 100, batch = 100, patience = 0, print_every = 0;
   std::uint64_t seed = 1;
@@ -73,7 +80,8 @@ struct Option {
   bool grid = false;    // may be searched with --grid
 };
 
-const std::vector<std::string> kOptimizers = {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"};
+const std::vector<std::string> kOptimizers = {"sgd",  "momentum", "nesterov", "adagrad",
+                                              "rmsprop", "adam", "adamw",    "lbfgs"};
 const std::vector<std::string> kActivations = {"sigmoid", "tanh", "relu", "leaky_relu", "elu", "swish", "silu",
                                                "softplus", "identity"};
 // --hidden: the common ones (for --help), and any other activation of the library but softmax.
@@ -166,9 +174,14 @@ const std::vector<Option>& options() {
       {"l1", "LAMBDA", "Loss", "L1 penalty LAMBDA sum |w| over the weights [0]",
        [](C& c, S v) { c.l1 = cli::to_double("--l1", v); }, true},
       // optimizer
-      {"optimizer", "NAME", "Optimizer", cli::join(kOptimizers, ", ") + " [sgd]",
+      {"optimizer", "NAME", "Optimizer",
+       cli::join(kOptimizers, ", ") + " [sgd]; lbfgs trains full batch, one L-BFGS step per epoch (see below)",
        [](C& c, S v) { c.optimizer = cli::choice("--optimizer", v, kOptimizers); }, true},
-      {"lr", "RATE", "Optimizer", "learning rate [0.1]", [](C& c, S v) { c.lr = cli::to_double("--lr", v); }, true},
+      {"lr", "RATE", "Optimizer", "learning rate [0.1; lbfgs 1, its first trial step]",
+       [](C& c, S v) {
+         c.lr = cli::to_double("--lr", v);
+         c.lr_set = true;
+       }, true},
       {"momentum", "MU", "Optimizer", "sgd, rmsprop: momentum [0; 0.9 for momentum and nesterov]",
        [](C& c, S v) { c.momentum = cli::to_double("--momentum", v); }, true},
       {"nesterov", "", "Optimizer", "sgd: Nesterov momentum", [](C& c, S) { c.nesterov = true; }},
@@ -185,6 +198,25 @@ const std::vector<Option>& options() {
       {"centered", "", "Optimizer", "rmsprop: centered variant", [](C& c, S) { c.centered = true; }},
       {"lr-decay", "D", "Optimizer", "adagrad: learning-rate decay [0]",
        [](C& c, S v) { c.lr_decay = cli::to_double("--lr-decay", v); }},
+      {"max-iter", "N", "Optimizer", "lbfgs: L-BFGS iterations per epoch [20]",
+       [](C& c, S v) { c.max_iter = cli::to_count("--max-iter", v, 1); }, true},
+      {"max-eval", "N", "Optimizer", "lbfgs: evaluations of the loss and its gradient per epoch [max-iter * 5 / 4]",
+       [](C& c, S v) { c.max_eval = cli::to_count("--max-eval", v, 1); }},
+      {"history-size", "N", "Optimizer", "lbfgs: curvature pairs kept [100]",
+       [](C& c, S v) { c.history_size = cli::to_count("--history-size", v, 1); }, true},
+      {"line-search", "KIND", "Optimizer", "lbfgs: strong_wolfe, or none (fixed steps of --lr) [strong_wolfe]",
+       [](C& c, S v) { c.line_search = cli::choice("--line-search", v, {"strong_wolfe", "none"}); }},
+      {"tolerance-grad", "G", "Optimizer", "lbfgs: an epoch's iterations stop once every |gradient entry| <= G [1e-7]",
+       [](C& c, S v) {
+         c.tolerance_grad = cli::to_double("--tolerance-grad", v);
+         if (*c.tolerance_grad < 0) throw UsageError{"--tolerance-grad: must be >= 0"};
+       }},
+      {"tolerance-change", "C", "Optimizer",
+       "lbfgs: an epoch's iterations stop once the loss or the step changes by less than C [1e-9]",
+       [](C& c, S v) {
+         c.tolerance_change = cli::to_double("--tolerance-change", v);
+         if (*c.tolerance_change < 0) throw UsageError{"--tolerance-change: must be >= 0"};
+       }},
       {"schedule", "S", "Optimizer",
        "learning-rate schedule: constant, step:SIZE:GAMMA, exponential:GAMMA, cosine[:ETA_MIN] [constant]",
        [](C& c, S v) { c.schedule = v; }, true},
@@ -194,7 +226,11 @@ const std::vector<Option>& options() {
        [](C& c, S v) { c.clip_value = cli::to_double("--clip-value", v); }},
       // training
       {"epochs", "N", "Training", "epochs [100]", [](C& c, S v) { c.epochs = cli::to_count("--epochs", v, 1); }, true},
-      {"batch", "N", "Training", "minibatch size [100]", [](C& c, S v) { c.batch = cli::to_count("--batch", v, 1); }, true},
+      {"batch", "N", "Training", "minibatch size [100]; not with lbfgs (full batch)",
+       [](C& c, S v) {
+         c.batch = cli::to_count("--batch", v, 1);
+         c.batch_set = true;
+       }, true},
       {"seed", "S", "Training", "one seed for the split, the initial weights, dropout and the shuffling [1]",
        [](C& c, S v) { c.seed = cli::to_count("--seed", v); }, true},
       {"patience", "N", "Training",
@@ -244,11 +280,18 @@ constexpr const char* kHelpTail =
     "trains 9 networks, picks the best validation score and reports its test accuracy.\n"
     "\nThe last line of output is key=value pairs: test_accuracy (or test_mse and test_r2 for\n"
     "regression), train_loss, epochs, seconds, ... Exit status: 0 success, 2 bad usage, 1 other errors.\n"
+    "\nWith --optimizer lbfgs (L-BFGS with a strong-Wolfe line search, as PyTorch's LBFGS) training is\n"
+    "full batch: an epoch is one L-BFGS step on the whole training set, up to --max-iter iterations,\n"
+    "each evaluating the loss and its gradient once or more (PyTorch's optimizer.step(closure) once\n"
+    "per epoch). The epoch's loss is the loss at the weights it ends with; the last line adds\n"
+    "lbfgs_iterations and lbfgs_evaluations. --batch, --clip-norm, --clip-value, --weight-decay (use\n"
+    "--l2) and, with the line search, --dropout do not go with it.\n"
     "\nExamples:\n"
     "  nn-train --save digits.model --history history.csv --plot history.svg\n"
     "  nn-train --data xor --layers 2,4,1 --hidden tanh --optimizer adam --lr 0.05 --epochs 500 --batch 4\n"
     "  nn-train --data breast-cancer --layers 30,16,1 --optimizer adam --lr 0.01 --patience 10 --val-fraction 0.2\n"
-    "  nn-train --data table.csv --label-column 0 --task regression --hidden tanh --optimizer adam --lr 0.01\n";
+    "  nn-train --data table.csv --label-column 0 --task regression --hidden tanh --optimizer adam --lr 0.01\n"
+    "  nn-train --data breast-cancer --layers 30,16,1 --optimizer lbfgs --epochs 10\n";
 
 const Option* find_option(const std::string& name) {
   for (const auto& o : options())
@@ -360,12 +403,54 @@ void check_optimizer_options(const Config& c) {
   only(c.eps.has_value(), "--eps", {"adam", "adamw", "rmsprop", "adagrad"});
   only(c.alpha.has_value() || c.centered, "--alpha/--centered", {"rmsprop"});
   only(c.lr_decay.has_value(), "--lr-decay", {"adagrad"});
+  only(c.max_iter.has_value(), "--max-iter", {"lbfgs"});
+  only(c.max_eval.has_value(), "--max-eval", {"lbfgs"});
+  only(c.history_size.has_value(), "--history-size", {"lbfgs"});
+  only(c.line_search.has_value(), "--line-search", {"lbfgs"});
+  only(c.tolerance_grad.has_value() || c.tolerance_change.has_value(), "--tolerance-grad/--tolerance-change",
+       {"lbfgs"});
+  if (c.optimizer == "lbfgs") {
+    if (c.batch_set)
+      throw UsageError{"--batch does not go with --optimizer lbfgs: it trains on the whole training set at every "
+                       "step (full batch); leave --batch out"};
+    if (c.clip_norm > 0 || c.clip_value > 0)
+      throw UsageError{fmt::format("{} does not go with --optimizer lbfgs: clipping would change the gradient that "
+                                   "its line search and curvature pairs rely on",
+                                   c.clip_norm > 0 ? "--clip-norm" : "--clip-value")};
+    if (c.weight_decay)
+      throw UsageError{"--weight-decay does not go with --optimizer lbfgs; use --l2, a penalty that is part of the "
+                       "loss it minimizes"};
+    if (c.dropout > 0 && c.line_search.value_or("strong_wolfe") == "strong_wolfe")
+      throw UsageError{"--dropout makes the loss random from one evaluation to the next, which the line search of "
+                       "--optimizer lbfgs cannot work with; use --line-search none, or no dropout"};
+  }
+}
+
+/// The learning rate a run uses: lbfgs's default is 1 (PyTorch's), the others' 0.1.
+double effective_lr(const Config& c) { return c.optimizer == "lbfgs" && !c.lr_set ? 1.0 : c.lr; }
+
+/// "batch 100", or for lbfgs "full batch, 20 iterations per epoch".
+std::string batch_text(const Config& c) {
+  if (c.optimizer != "lbfgs") return fmt::format("batch {}", c.batch);
+  return fmt::format("full batch, {} iterations per epoch{}", c.max_iter.value_or(20),
+                     c.line_search.value_or("strong_wolfe") == "none" ? " (fixed steps)" : "");
 }
 
 template <class T>
 std::unique_ptr<Optimizer<T>> make_opt(const Config& c, std::vector<Parameter<T>*> params) {
   const std::string& n = c.optimizer;
   const double wd = c.weight_decay.value_or(n == "adamw" ? 1e-2 : 0.0);
+  if (n == "lbfgs") {
+    LBFGSOptions o{.lr = effective_lr(c),
+                   .max_iter = static_cast<int>(std::min<std::size_t>(c.max_iter.value_or(20), 1u << 30)),
+                   .tolerance_grad = c.tolerance_grad.value_or(1e-7),
+                   .tolerance_change = c.tolerance_change.value_or(1e-9),
+                   .history_size = static_cast<int>(std::min<std::size_t>(c.history_size.value_or(100), 1u << 30)),
+                   .line_search = c.line_search.value_or("strong_wolfe") == "none" ? LineSearch::none
+                                                                                    : LineSearch::strong_wolfe};
+    if (c.max_eval) o.max_eval = static_cast<int>(std::min<std::size_t>(*c.max_eval, 1u << 30));
+    return std::make_unique<LBFGS<T>>(std::move(params), o);
+  }
   if (n == "sgd" || n == "momentum" || n == "nesterov") {
     SGDOptions o{.lr = c.lr, .momentum = c.momentum.value_or(n == "sgd" ? 0.0 : 0.9),
                  .dampening = c.dampening.value_or(0), .weight_decay = wd, .nesterov = c.nesterov || n == "nesterov"};
@@ -513,6 +598,8 @@ struct Run {
   History history;
   Evaluation val;
   double seconds = 0;
+  std::optional<LBFGSState> lbfgs;  // with --optimizer lbfgs: its counts and the last stop
+  std::string lbfgs_stop;
 };
 
 template <class T>
@@ -547,10 +634,23 @@ Run<T> train_once(const Config& c, const Prepared& p, bool verbose) {
     r.history = fit(r.net, *opt, p.train.x, p.train.y, o);
   } catch (const DivergenceError& e) {
     // The library's advice, in the command's own words.
+    if (c.optimizer == "lbfgs")
+      throw DivergenceError(fmt::format("{}; lower --lr (it is {:g}, the first trial step of every iteration){} or "
+                                        "scale the inputs (--scale){}",
+                                        e.reason, effective_lr(c),
+                                        c.line_search.value_or("strong_wolfe") == "none"
+                                            ? ", use the line search (--line-search strong_wolfe)"
+                                            : "",
+                                        e.finite_rule ? "; --no-divergence-check trains on regardless" : ""),
+                            e.reason, e.epoch, e.loss, e.finite_rule);
     throw DivergenceError(fmt::format("{}; lower --lr (it is {:g}), scale the inputs (--scale) or clip gradients "
                                       "(--clip-norm){}",
                                       e.reason, c.lr, e.finite_rule ? "; --no-divergence-check trains on regardless" : ""),
                           e.reason, e.epoch, e.loss, e.finite_rule);
+  }
+  if (const auto* lb = dynamic_cast<const LBFGS<T>*>(opt.get())) {
+    r.lbfgs = lb->state();
+    r.lbfgs_stop = lb->stop_message();
   }
   if (p.has_val) r.val = evaluate(r.net, p.val.x, p.val.y, loss);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -560,8 +660,8 @@ Run<T> train_once(const Config& c, const Prepared& p, bool verbose) {
 std::string default_title(const Config& c) {
   std::vector<std::string> sizes;
   for (auto s : c.layers) sizes.push_back(std::to_string(s));
-  return fmt::format("{}: {} {}, {} lr {:g}, batch {}", c.data, cli::join(sizes, "-"), c.hidden, c.optimizer, c.lr,
-                     c.batch);
+  return fmt::format("{}: {} {}, {} lr {:g}, {}", c.data, cli::join(sizes, "-"), c.hidden, c.optimizer,
+                     effective_lr(c), batch_text(c));
 }
 
 template <class T>
@@ -573,10 +673,10 @@ int run(Config& c) {
   fmt::print("{}\n", p.data_label);
   std::vector<std::string> sizes;
   for (auto s : c.layers) sizes.push_back(std::to_string(s));
-  fmt::print("model: {} {}{}{}, {}, {} lr {:g}{}, batch {}, {} epochs, {}, scaling {}\n", cli::join(sizes, "-"),
+  fmt::print("model: {} {}{}{}, {}, {} lr {:g}{}, {}, {} epochs, {}, scaling {}\n", cli::join(sizes, "-"),
              c.hidden, c.batchnorm ? " batchnorm" : "", c.dropout > 0 ? fmt::format(" dropout {:g}", c.dropout) : "",
-             loss_name(loss), c.optimizer, c.lr, c.l2 > 0 ? fmt::format(", l2 {:g}", c.l2) : "", c.batch, c.epochs,
-             c.use_float ? "float32" : "float64", p.meta.scaling.kind);
+             loss_name(loss), c.optimizer, effective_lr(c), c.l2 > 0 ? fmt::format(", l2 {:g}", c.l2) : "",
+             batch_text(c), c.epochs, c.use_float ? "float32" : "float64", p.meta.scaling.kind);
   std::fflush(stdout);
 
   std::optional<Run<T>> best;
@@ -677,6 +777,11 @@ int run(Config& c) {
 
   Run<T>& r = *best;
   const History& h = r.history;
+  if (r.lbfgs)
+    fmt::print("lbfgs: {} iterations, {} evaluations of the loss and its gradient in {} epochs; training loss {:.6g} "
+               "-> {:.6g}; the last epoch stopped: {}\n",
+               r.lbfgs->iterations, r.lbfgs->evaluations, h.epochs.size(), r.lbfgs->first_loss, h.last().loss,
+               r.lbfgs_stop);
   Evaluation test = evaluate(r.net, p.test.x, p.test.y, loss);
   if (!c.save.empty()) {
     save(r.net, c.save);
@@ -714,6 +819,7 @@ int run(Config& c) {
   }
   if (p.has_val) last += fmt::format(" val_{}={:.4f}", regression ? "r2" : "accuracy", r.val.metric);
   last += fmt::format(" epochs={}", h.epochs.size());
+  if (r.lbfgs) last += fmt::format(" lbfgs_iterations={} lbfgs_evaluations={}", r.lbfgs->iterations, r.lbfgs->evaluations);
   if (h.stopped_early || (p.has_val && h.best_epoch != h.epochs.size() && c.restore_best))
     last += fmt::format(" best_epoch={}", h.best_epoch);
   last += fmt::format(" seconds={:.2f}", secs);
