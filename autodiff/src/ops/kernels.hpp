@@ -185,7 +185,7 @@ struct Broadcast {
     const std::ptrdiff_t ja = sa[rank - 1], jb = sb[rank - 1];
     // the innermost loop with compile-time strides in the common cases, so it vectorizes
     auto row = [&](std::size_t io, std::ptrdiff_t ia, std::ptrdiff_t ib, auto JA, auto JB) {
-      const std::ptrdiff_t sa_ = JA < 0 ? ja : JA, sb_ = JB < 0 ? jb : JB;
+      const std::ptrdiff_t sa_ = JA.value < 0 ? ja : JA.value, sb_ = JB.value < 0 ? jb : JB.value;
       for (std::size_t j = 0; j < inner; ++j)
         f(io + j, ia + static_cast<std::ptrdiff_t>(j) * sa_, ib + static_cast<std::ptrdiff_t>(j) * sb_);
     };

@@ -4,6 +4,7 @@
 
 #include <ad/scalar/dual.hpp>
 #include <ad/scalar/expression.hpp>
+#include <type_traits>
 
 namespace ad {
 
@@ -115,17 +116,20 @@ inline Real& Real::operator-=(double b) { return *this = *this - b; }
 inline Real& Real::operator*=(double b) { return *this = *this * b; }
 inline Real& Real::operator/=(double b) { return *this = *this / b; }
 
-// Comparisons look at values only (they record nothing, and carry no partials).
+// Comparisons look at values only (they record nothing, and carry no partials). The mixed ones
+// are constrained by enable_if in the template head, not a concept: clang 14 forms the function
+// type before checking a concept, and `operator==(int, double)` is then a hard error wherever
+// ordinary lookup finds these templates (code in namespace ad comparing plain numbers).
 #define AD_SCALAR_COMPARE(op)                                  \
   template <RealExpr A, RealExpr B>                            \
   inline bool operator op(const A& a, const B& b) {            \
     return a.value() op b.value();                             \
   }                                                            \
-  template <RealExpr A>                                        \
+  template <class A, std::enable_if_t<RealExpr<A>, int> = 0>   \
   inline bool operator op(const A& a, double b) {              \
     return a.value() op b;                                     \
   }                                                            \
-  template <RealExpr B>                                        \
+  template <class B, std::enable_if_t<RealExpr<B>, int> = 0>   \
   inline bool operator op(double a, const B& b) {              \
     return a op b.value();                                     \
   }                                                            \
