@@ -8,6 +8,7 @@
 #include <ad/nn/losses.hpp>
 #include <ad/nn/metrics.hpp>
 #include <ad/nn/module.hpp>
+#include <ad/nn/newton.hpp>
 #include <ad/nn/optim.hpp>
 #include <ad/nn/parameter.hpp>
 #include <ad/nn/random.hpp>
