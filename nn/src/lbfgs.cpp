@@ -370,7 +370,8 @@ double LBFGS<T>::step(const Closure& closure) {
   ++this->t_;
   const double lr = this->lr, tol_grad = options.tolerance_grad, tol_change = options.tolerance_change;
   const std::size_t max_iter = static_cast<std::size_t>(options.max_iter);
-  const std::size_t max_eval = static_cast<std::size_t>(options.max_eval ? *options.max_eval : options.max_iter * 5 / 4);
+  const std::size_t max_eval =
+      options.max_eval ? static_cast<std::size_t>(*options.max_eval) : max_iter * 5 / 4;  // (in 64 bits: no overflow)
   const bool search = options.line_search == LineSearch::strong_wolfe;
   LBFGSState& st = state_;
   st.step_iterations = st.step_evaluations = 0;
