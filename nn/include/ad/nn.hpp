@@ -1,10 +1,12 @@
 // Everything of ad::nn in one include: parameters, layers and mlp(), initializers, losses,
-// optimizers and schedules, fit/evaluate/predict, data loading, metrics, model files, plots.
+// optimizers (L-BFGS and Newton's method too) and schedules, fit/evaluate/predict, data loading,
+// metrics, model files, plots.
 #pragma once
 
 #include <ad/ops.hpp>
 #include <ad/nn/data.hpp>
 #include <ad/nn/init.hpp>
+#include <ad/nn/lbfgs.hpp>
 #include <ad/nn/losses.hpp>
 #include <ad/nn/metrics.hpp>
 #include <ad/nn/module.hpp>
