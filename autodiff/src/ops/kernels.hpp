@@ -23,23 +23,46 @@ void resize_to(xt::xarray<T>& a, const S& shape) {
     a.resize(shape);
 }
 
-/// Calls f(i) for each entry of node `id`'s adjoint and adds the result into it (assigning on
-/// the first contribution of the sweep, so no zero-fill pass is needed). No-op for nodes the
-/// sweep does not visit.
-template <class T, class F>
-inline void accumulate(Tape<T>& t, std::uint32_t id, F&& f) {
+/// Calls f(i) for each entry of node `id`'s buffer `Buf` (its adjoint, or in an hvp sweep the
+/// adjoint's tangent) and adds the result into it (assigning on the first contribution of the
+/// sweep, which flag `Has` records, so no zero-fill pass is needed). No-op for nodes the sweep
+/// does not visit.
+template <auto Buf, auto Has, class T, class F>
+inline void accumulate_into(Tape<T>& t, std::uint32_t id, F&& f) {
   auto& n = t.node(id);
   if (!n.active) return;
   const std::size_t size = n.val().size();
-  if (!n.has_grad) {
-    resize_to(n.grad, n.val().shape());
-    T* g = n.grad.data();
+  xt::xarray<T>& buf = n.*Buf;
+  if (!(n.*Has)) {
+    resize_to(buf, n.val().shape());
+    T* g = buf.data();
     for (std::size_t i = 0; i < size; ++i) g[i] = f(i);
-    n.has_grad = true;
+    n.*Has = true;
   } else {
-    T* g = n.grad.data();
+    T* g = buf.data();
     for (std::size_t i = 0; i < size; ++i) g[i] += f(i);
   }
+}
+
+/// Node `id`'s buffer `Buf`, zero-filled on the first contribution of the sweep, for rules that
+/// scatter into it (broadcast inputs, reductions). Null for nodes the sweep does not visit.
+template <auto Buf, auto Has, class T>
+inline T* scatter_target(Tape<T>& t, std::uint32_t id) {
+  auto& n = t.node(id);
+  if (!n.active) return nullptr;
+  xt::xarray<T>& buf = n.*Buf;
+  if (!(n.*Has)) {
+    resize_to(buf, n.val().shape());
+    std::fill(buf.begin(), buf.end(), T(0));
+    n.*Has = true;
+  }
+  return buf.data();
+}
+
+/// accumulate_into() the adjoint.
+template <class T, class F>
+inline void accumulate(Tape<T>& t, std::uint32_t id, F&& f) {
+  accumulate_into<&Node<T>::grad, &Node<T>::has_grad>(t, id, std::forward<F>(f));
 }
 
 /// f(0) + ... + f(n-1), in 16 interleaved partial sums added pairwise at the end: the additions
@@ -58,18 +81,10 @@ inline T sum_of(std::size_t n, F&& f) {
   return acc[0];
 }
 
-/// Node `id`'s adjoint buffer, zero-filled on the first contribution of the sweep, for rules that
-/// scatter into it (broadcast inputs, reductions). Null for nodes the sweep does not visit.
+/// scatter_target() of the adjoint.
 template <class T>
 inline T* grad_for_scatter(Tape<T>& t, std::uint32_t id) {
-  auto& n = t.node(id);
-  if (!n.active) return nullptr;
-  if (!n.has_grad) {
-    resize_to(n.grad, n.val().shape());
-    std::fill(n.grad.begin(), n.grad.end(), T(0));
-    n.has_grad = true;
-  }
-  return n.grad.data();
+  return scatter_target<&Node<T>::grad, &Node<T>::has_grad>(t, id);
 }
 
 // ---- second order: tangents (jvp) and adjoint tangents (hvp) ----------------------------------
@@ -89,35 +104,16 @@ inline T* tangent_out(Node<T>& n) {
   return n.tangent.data();
 }
 
-/// As accumulate(), into the adjoint tangent of node `id`.
+/// accumulate_into() the adjoint's tangent.
 template <class T, class F>
 inline void accumulate_tangent(Tape<T>& t, std::uint32_t id, F&& f) {
-  auto& n = t.node(id);
-  if (!n.active) return;
-  const std::size_t size = n.val().size();
-  T* g;
-  if (!n.has_grad_tangent) {
-    resize_to(n.grad_tangent, n.val().shape());
-    g = n.grad_tangent.data();
-    for (std::size_t i = 0; i < size; ++i) g[i] = f(i);
-    n.has_grad_tangent = true;
-  } else {
-    g = n.grad_tangent.data();
-    for (std::size_t i = 0; i < size; ++i) g[i] += f(i);
-  }
+  accumulate_into<&Node<T>::grad_tangent, &Node<T>::has_grad_tangent>(t, id, std::forward<F>(f));
 }
 
-/// As grad_for_scatter(), for the adjoint tangent of node `id`.
+/// scatter_target() of the adjoint's tangent.
 template <class T>
 inline T* grad_tangent_for_scatter(Tape<T>& t, std::uint32_t id) {
-  auto& n = t.node(id);
-  if (!n.active) return nullptr;
-  if (!n.has_grad_tangent) {
-    resize_to(n.grad_tangent, n.val().shape());
-    std::fill(n.grad_tangent.begin(), n.grad_tangent.end(), T(0));
-    n.has_grad_tangent = true;
-  }
-  return n.grad_tangent.data();
+  return scatter_target<&Node<T>::grad_tangent, &Node<T>::has_grad_tangent>(t, id);
 }
 
 /// The tangent of the backward rule of an op that is linear in its one input, y = L x: the
