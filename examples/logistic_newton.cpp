@@ -128,11 +128,11 @@ int main() {
     auto params = newton_model.parameters();
     Newton<double> opt(params, {.max_iter = 50, .tolerance_grad = 1e-10});
     fmt::print("Newton-Raphson (H from {} Hessian-vector products per iteration):\n", count_parameters(params));
-    fmt::print("{:>4} {:>22} {:>11} {:>6} {:>9} {:>20}\n", "k", "loss", "|grad|", "step", "damping",
+    fmt::print("{:>4} {:>18} {:>11} {:>6} {:>9} {:>20}\n", "k", "loss", "|grad|", "step", "damping",
                "|g_k| / |g_k-1|^2");
     opt.on_iteration = [&](const NewtonState& st) {
       const double prev = grad_norms.back();
-      fmt::print("{:>4} {:>22.17g} {:>11.3e} {:>6.3g} {:>9.2g} {:>20.3g}\n", st.iterations, st.loss, st.grad_norm,
+      fmt::print("{:>4} {:>18.15g} {:>11.3e} {:>6.3g} {:>9.2g} {:>20.3g}\n", st.iterations, st.loss, st.grad_norm,
                  st.step_size, st.damping, st.grad_norm / (prev * prev));
       grad_norms.push_back(st.grad_norm);
       return true;
@@ -142,7 +142,7 @@ int main() {
     const auto l0 = cost(newton_model, probe, x_train, y_train);
     probe.backward(l0);
     grad_norms.push_back(norm(params));
-    fmt::print("{:>4} {:>22.17g} {:>11.3e}\n", 0, l0.item(), grad_norms.back());
+    fmt::print("{:>4} {:>18.15g} {:>11.3e}\n", 0, l0.item(), grad_norms.back());
 
     const auto t0 = Clock::now();
     opt.step([&](ad::Tape<double>& tape) { return cost(newton_model, tape, x_train, y_train); });
@@ -202,10 +202,10 @@ int main() {
   }
 
   // ---- the table ----
-  fmt::print("{:<17} {:>10} {:>11} {:>22} {:>10} {:>9} {:>9}\n", "method", "iterations", "evaluations", "final loss",
+  fmt::print("{:<17} {:>10} {:>11} {:>16} {:>10} {:>9} {:>9}\n", "method", "iterations", "evaluations", "final loss",
              "|grad|", "test acc", "ms");
   for (const auto& f : fits)
-    fmt::print("{:<17} {:>10} {:>11} {:>22.17g} {:>10.2e} {:>9.4f} {:>9.2f}\n", f.method, f.iterations, f.evaluations,
+    fmt::print("{:<17} {:>10} {:>11} {:>16.13g} {:>10.2e} {:>9.4f} {:>9.2f}\n", f.method, f.iterations, f.evaluations,
                f.loss, f.grad_norm, f.test_accuracy, f.ms);
   double lo = fits[0].loss, hi = fits[0].loss;
   for (const auto& f : fits) lo = std::min(lo, f.loss), hi = std::max(hi, f.loss);
