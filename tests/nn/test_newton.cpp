@@ -285,6 +285,23 @@ TEST_CASE("Damping: a Hessian that is not positive definite gets lambda I, and t
   }
 }
 
+TEST_CASE("A parameter the loss does not use: zero rows of H, damped, left where it is") {
+  Parameter<double> a("a", {3}, false), unused("b", {2}, false);
+  a.value = xt::xarray<double>{0.0, 5.0, -2.0};
+  unused.value = xt::xarray<double>{7.0, 8.0};
+  Newton<double> opt({&a, &unused}, {.tolerance_grad = 1e-12});
+  opt.step([&](Tape<double>& t) {
+    const auto d = a.on(t) - 1.0;
+    return sum(d * d * d * d + d * d);
+  });
+  CHECK(opt.state().stop == NewtonStop::gradient);
+  CHECK(opt.state().damped_iterations == opt.state().iterations);  // H is singular every time
+  for (std::size_t i = 0; i < 3; ++i) CHECK(std::fabs(a.value(i) - 1) < 1e-9);
+  CHECK(unused.value(0) == 7.0);
+  CHECK(unused.value(1) == 8.0);
+  CHECK(unused.grad(0) == 0.0);
+}
+
 TEST_CASE("The line search shortens steps that overshoot; without it Newton diverges") {
   // f(x) = sqrt(1 + x^2): convex, but from |x| > 1 the full Newton step x - f'/f'' = -x^3
   // overshoots further out every time.
