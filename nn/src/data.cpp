@@ -18,6 +18,7 @@
 #include <numeric>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 
 #ifndef AD_DATA_DIR
 #define AD_DATA_DIR "data"
@@ -499,7 +500,9 @@ Dataset load_csv(const std::string& path, const CsvOptions& options) {
 // ---------------------------------------------------------------------------------------------
 // IDX
 
-xt::xarray<double> load_idx_array(const std::string& path) {
+namespace {
+template <class V>
+xt::xarray<V> load_idx_array_as(const std::string& path) {
   const char* who = "load_idx";
   const std::uint64_t file_size = checked_file_size(who, path);
   const bool gz = is_gzip_file(path);
@@ -551,7 +554,7 @@ xt::xarray<double> load_idx_array(const std::string& path) {
                               "{}-byte gzip file can hold; the file is corrupt or truncated",
                               who, path, shape_s(), data_bytes, file_size));
 
-  if (gz && elements * sizeof(double) > file_size * kVerifyGzipAbove) {
+  if (gz && elements * sizeof(V) > file_size * kVerifyGzipAbove) {
     std::vector<unsigned char> sink(std::size_t(1) << 16);
     std::uint64_t have = 0;
     for (std::size_t r = 1; have < data_bytes && r > 0; have += r)
@@ -564,18 +567,18 @@ xt::xarray<double> load_idx_array(const std::string& path) {
       throw IoError(fmt::format("{}: {}: cannot read the gzip stream a second time", who, path));
   }
 
-  xt::xarray<double> out = xt::xarray<double>::from_shape(shape);
+  xt::xarray<V> out = xt::xarray<V>::from_shape(shape);
   // Decode in chunks so the raw bytes never need a second full-size buffer.
   std::vector<unsigned char> buf(std::min<std::uint64_t>(data_bytes, std::uint64_t(1) << 20));
   std::uint64_t done = 0;
-  double* dst = out.data();
+  V* dst = out.data();
   while (done < data_bytes) {
     const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), data_bytes - done));
     const std::size_t r = gz_read(who, path, f.get(), buf.data(), want);
     if (r < want || r % tsize != 0)
       throw IoError(fmt::format("{}: {}: truncated: the header ({}) needs {} bytes of data, the "
                                 "file ends after {}", who, path, shape_s(), data_bytes, done + r));
-    for (std::size_t p = 0; p < r; p += tsize) *dst++ = idx_value(code, buf.data() + p);
+    for (std::size_t p = 0; p < r; p += tsize) *dst++ = static_cast<V>(idx_value(code, buf.data() + p));
     done += r;
   }
   unsigned char extra;
@@ -588,6 +591,10 @@ xt::xarray<double> load_idx_array(const std::string& path) {
         throw ValueError(fmt::format("{}: {}: NaN or Inf at element {}", who, path, i));
   return out;
 }
+}  // namespace
+
+xt::xarray<double> load_idx_array(const std::string& path) { return load_idx_array_as<double>(path); }
+xt::xarray<float> load_idx_array_float(const std::string& path) { return load_idx_array_as<float>(path); }
 
 Dataset load_idx(const std::string& images_path, const std::string& labels_path) {
   xt::xarray<double> images = load_idx_array(images_path);
@@ -923,15 +930,19 @@ void MaxScaler::transform_in_place(xt::xarray<double>& x) const {
 // ---------------------------------------------------------------------------------------------
 // Minibatches
 
-template <class T>
-void gather_rows(const xt::xarray<double>& x, const std::vector<std::size_t>& idx,
-                 std::size_t begin, std::size_t end, xt::xarray<T>& out) {
+namespace {
+// Rows idx[begin, end) of x into out, converted to T; a row is one memcpy when S is T.
+template <class S, class T>
+void gather_rows_from(const xt::xarray<S>& x, const std::vector<std::size_t>& idx, std::size_t begin,
+                      std::size_t end, xt::xarray<T>& out) {
   if (x.dimension() == 0)
     throw ShapeError("gather_rows: x is 0-d; expected (n, features)");
   if (begin > end || end > idx.size())
     throw ShapeError(fmt::format("gather_rows: range [{}, {}) is not within the {} indices", begin,
                                  end, idx.size()));
-  const std::size_t n = x.shape()[0], w = row_width(x), rows = end - begin;
+  std::size_t w = 1;
+  for (std::size_t i = 1; i < x.dimension(); ++i) w *= x.shape()[i];
+  const std::size_t n = x.shape()[0], rows = end - begin;
   bool same = out.dimension() == x.dimension() && out.shape()[0] == rows;
   for (std::size_t i = 1; same && i < x.dimension(); ++i) same = out.shape()[i] == x.shape()[i];
   if (!same) {
@@ -940,15 +951,37 @@ void gather_rows(const xt::xarray<double>& x, const std::vector<std::size_t>& id
     out.resize(shape);
   }
   T* dst = out.data();
-  for (std::size_t i = begin; i < end; ++i) {
+  for (std::size_t i = begin; i < end; ++i, dst += w) {
     const std::size_t r = idx[i];
     if (r >= n)
       throw ShapeError(fmt::format("gather_rows: index {} (at position {}) out of range for {} rows",
                                    r, i, n));
-    const double* src = x.data() + r * w;
-    for (std::size_t j = 0; j < w; ++j) *dst++ = static_cast<T>(src[j]);
+    const S* src = x.data() + r * w;
+    if constexpr (std::is_same_v<S, T>)
+      std::memcpy(dst, src, w * sizeof(T));
+    else
+      for (std::size_t j = 0; j < w; ++j) dst[j] = static_cast<T>(src[j]);
   }
 }
+}  // namespace
+
+template <class T>
+void gather_rows(const xt::xarray<double>& x, const std::vector<std::size_t>& idx,
+                 std::size_t begin, std::size_t end, xt::xarray<T>& out) {
+  gather_rows_from(x, idx, begin, end, out);
+}
+
+namespace detail {
+template <class T>
+void gather_rows_float(const xt::xarray<float>& x, const std::vector<std::size_t>& idx, std::size_t begin,
+                       std::size_t end, xt::xarray<T>& out) {
+  gather_rows_from(x, idx, begin, end, out);
+}
+template void gather_rows_float<float>(const xt::xarray<float>&, const std::vector<std::size_t>&, std::size_t,
+                                       std::size_t, xt::xarray<float>&);
+template void gather_rows_float<double>(const xt::xarray<float>&, const std::vector<std::size_t>&, std::size_t,
+                                        std::size_t, xt::xarray<double>&);
+}  // namespace detail
 
 template void gather_rows<float>(const xt::xarray<double>&, const std::vector<std::size_t>&,
                                  std::size_t, std::size_t, xt::xarray<float>&);

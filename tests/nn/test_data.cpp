@@ -411,6 +411,16 @@ TEST_CASE("data: load_idx_array decodes every IDX element type with the header's
         dir.write("d", idx_header(0x0E, {1}) + be_bytes(0x3FB999999999999AULL, 8)));
     CHECK(d(0) == 0.1);
   }
+  SUBCASE("as float: the same values (rounded), the same shape and the same checks") {
+    const auto a = ad::nn::load_idx_array_float(
+        write_gz(dir, "u.gz", idx_header(0x08, {2, 2}) + std::string{0, 17, char(200), char(255)}));
+    CHECK(a == xt::xarray<float>{{0, 17}, {200, 255}});
+    const auto d = ad::nn::load_idx_array_float(
+        dir.write("d", idx_header(0x0E, {1}) + be_bytes(0x3FB999999999999AULL, 8)));
+    CHECK(d(0) == 0.1f);
+    CHECK(has(message_of<ad::IoError>([&] { ad::nn::load_idx_array_float(dir.write("t", idx_header(0x08, {4}) + "ab")); }),
+              "truncated"));
+  }
   SUBCASE("an empty first dimension") {
     const auto a = ad::nn::load_idx_array(dir.write("e", idx_header(0x08, {0, 28, 28})));
     CHECK(a.shape()[0] == 0);
@@ -745,4 +755,27 @@ TEST_CASE("data: gather_rows fills batches without reallocating") {
   CHECK(d == xt::xarray<double>{3.5, 1.5});
   CHECK(has(message_of<ad::ShapeError>([&] { ad::nn::gather_rows(x, idx, 3, 6, out); }), "[3, 6)"));
   CHECK(has(message_of<ad::ShapeError>([&] { ad::nn::gather_rows(x, {7}, 0, 1, out); }), "index 7"));
+}
+
+TEST_CASE("data: gather_rows from float data copies rows as they are, or widens them to double") {
+  const xt::xarray<float> x = {{0.1f, 1}, {10, 11}, {20, 21.5f}};
+  const std::vector<std::size_t> idx = {2, 0, 1};
+  xt::xarray<float> out;
+  ad::nn::gather_rows(x, idx, 0, 2, out);
+  CHECK(out == xt::xarray<float>{{20, 21.5f}, {0.1f, 1}});
+  const float* buffer = out.data();
+  ad::nn::gather_rows(x, idx, 1, 3, out);
+  CHECK(out == xt::xarray<float>{{0.1f, 1}, {10, 11}});
+  CHECK(out.data() == buffer);
+  xt::xarray<double> d;
+  ad::nn::gather_rows(x, idx, 1, 2, d);
+  CHECK(d == xt::xarray<double>{{double(0.1f), 1}});
+  const xt::xarray<float> y = {3, 4, 5};  // (n,) targets
+  ad::nn::gather_rows(y, idx, 0, 3, out);
+  CHECK(out == xt::xarray<float>{5, 3, 4});
+  CHECK(has(message_of<ad::ShapeError>([&] { ad::nn::gather_rows(x, idx, 2, 4, out); }), "[2, 4)"));
+  CHECK(has(message_of<ad::ShapeError>([&] { ad::nn::gather_rows(x, {3}, 0, 1, out); }), "index 3"));
+  // an expression still selects the double version, as before this overload existed
+  ad::nn::gather_rows(xt::xarray<double>{1, 2} * 2.0, {1}, 0, 1, d);
+  CHECK(d == xt::xarray<double>{4});
 }

@@ -20,6 +20,7 @@
 
 #include <xtensor/xarray.hpp>
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -72,6 +73,10 @@ Dataset load_idx(const std::string& images_path, const std::string& labels_path)
 /// Any IDX file (ubyte, sbyte, short, int, float, double), gzipped or plain, as doubles with the
 /// shape of its header.
 xt::xarray<double> load_idx_array(const std::string& path);
+/// The same as floats: half the memory, for a float32 model (Fashion-MNIST's training images: 188 MB
+/// instead of 376). ubyte, sbyte and short values are exact; int and double values are rounded to
+/// float.
+xt::xarray<float> load_idx_array_float(const std::string& path);
 
 /// The folder of the shipped data sets: $AD_DATA_DIR if set, else the compile-time AD_DATA_DIR.
 std::string data_dir();
@@ -167,6 +172,22 @@ class MaxScaler {
 template <class T>
 void gather_rows(const xt::xarray<double>& x, const std::vector<std::size_t>& idx,
                  std::size_t begin, std::size_t end, xt::xarray<T>& out);
+
+namespace detail {
+template <class T>
+void gather_rows_float(const xt::xarray<float>& x, const std::vector<std::size_t>& idx, std::size_t begin,
+                       std::size_t end, xt::xarray<T>& out);
+}  // namespace detail
+
+/// gather_rows from data held as float (load_idx_array_float, or converted once): a float batch
+/// is then one memcpy per row, no conversion. Only an xt::xarray<float> argument selects it (an
+/// expression still goes to the double version, as before).
+template <class T, class X>
+  requires std::same_as<X, xt::xarray<float>>
+void gather_rows(const X& x, const std::vector<std::size_t>& idx, std::size_t begin, std::size_t end,
+                 xt::xarray<T>& out) {
+  detail::gather_rows_float(x, idx, begin, end, out);
+}
 
 extern template void gather_rows<float>(const xt::xarray<double>&, const std::vector<std::size_t>&,
                                         std::size_t, std::size_t, xt::xarray<float>&);
