@@ -35,6 +35,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -46,23 +47,29 @@ constexpr std::size_t kBatch = 128;
 const std::vector<std::size_t> kSizes = {784, 256, 128, 10};
 
 struct Workload {
-  xt::xarray<double> xtrain, xtest;  // xtrain: the engine's copy (empty with --only floor)
-  std::vector<float, xsimd::aligned_allocator<float, 64>> xtrain32;  // the floor's (empty with --only engine)
+  // Pixels / 255 as float32, loaded as float (never held as double): the floor's and the engine's
+  // training set, one copy, converted once before any timing.
+  xt::xarray<float> xtrain32, xtest32;
   std::vector<std::size_t> ytrain, ytest;
   std::vector<std::vector<std::size_t>> orders;
   std::vector<std::vector<float>> init;  // W then b per layer, from splitmix64(1)
 };
 
-Workload make_workload(std::size_t epochs, bool floor, bool engine) {
+// One Fashion-MNIST part as load_fashion_mnist finds it, the images as float (/ 255, in place).
+void load_part(const std::string& part, xt::xarray<float>& x, std::vector<std::size_t>& y) {
+  std::string dir = "/usr/share/datasets/fashion-mnist";
+  if (const char* e = std::getenv("AD_FASHION_MNIST_DIR"); e && *e) dir = e;
+  x = ad::nn::load_idx_array_float(dir + "/" + part + "-images-idx3-ubyte.gz");
+  x.reshape({x.shape()[0], std::size_t(784)});
+  for (float& v : x) v = static_cast<float>(v / 255.0);  // as the double data / 255 rounded to float
+  const xt::xarray<double> labels = ad::nn::load_idx_array(dir + "/" + part + "-labels-idx1-ubyte.gz");
+  y.assign(labels.begin(), labels.end());
+}
+
+Workload make_workload(std::size_t epochs) {
   Workload w;
-  auto train = ad::nn::load_fashion_mnist(true), test = ad::nn::load_fashion_mnist(false);
-  train.x /= 255.0;  // in place: a scaled copy would double the 376 MB training set at the peak
-  test.x /= 255.0;
-  if (floor) w.xtrain32.assign(train.x.begin(), train.x.end());  // float32 once, before any timing
-  if (engine) w.xtrain = std::move(train.x);
-  w.xtest = std::move(test.x);
-  w.ytrain = train.labels();
-  w.ytest = test.labels();
+  load_part("train", w.xtrain32, w.ytrain);
+  load_part("t10k", w.xtest32, w.ytest);
   w.orders = bench::epoch_orders(w.ytrain.size(), epochs);
   w.init = bench::initial_weights<float>(kSizes);
   return w;
@@ -75,7 +82,7 @@ double accuracy_of(const Workload& w, const std::vector<std::vector<float>>& P) 
   std::vector<float> a, z;
   for (std::size_t s = 0; s < n; s += bs) {
     const std::size_t m = std::min(bs, n - s);
-    a.assign(w.xtest.data() + s * 784, w.xtest.data() + (s + m) * 784);
+    a.assign(w.xtest32.data() + s * 784, w.xtest32.data() + (s + m) * 784);
     for (std::size_t l = 0; l + 1 < kSizes.size(); ++l) {
       const std::size_t in = kSizes[l], out = kSizes[l + 1];
       z.resize(m * out);
@@ -269,7 +276,7 @@ struct Engine {
   // Each parameter's grad <- the gradient of the batch order[start, start + 128); returns the loss.
   double batch_grad(const Workload& w, const std::vector<std::size_t>& order, std::size_t start) {
     const std::size_t end = std::min(w.ytrain.size(), start + kBatch);
-    ad::nn::gather_rows(w.xtrain, order, start, end, xb);
+    ad::nn::gather_rows(w.xtrain32, order, start, end, xb);
     yb.resize(end - start);
     for (std::size_t i = start; i < end; ++i) yb[i - start] = w.ytrain[order[i]];
     tape.clear();
@@ -309,7 +316,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "w3_fashion: --only takes engine or floor, not {}\n", only);
     return 2;
   }
-  const Workload w = make_workload(epochs, only != "engine", only != "floor");
+  const Workload w = make_workload(epochs);
   std::string err;  // the gradient check, when both programs run (fresh copies, before the timing)
   if (only.empty()) {
     auto f = std::make_unique<Floor>(w);
