@@ -163,6 +163,22 @@ TEST_CASE("hessian: hand-derived matrices, generic C++ functions and the parser 
     }
   // The same code runs on plain doubles.
   CHECK(rosen(std::vector<double>{1, 1, 1, 1}) == 0.0);
+
+  // Into caller storage, row-major, the same numbers; more variables than the on-stack seeds
+  std::vector<double> out(16, -1.0);
+  ad::hessian(rosen, std::span<const double>(x), std::span<double>(out));
+  for (std::size_t i = 0; i < 4; ++i)
+    for (std::size_t j = 0; j < 4; ++j) CHECK(out[i * 4 + j] == hr[i][j]);
+  std::vector<double> x12(12);
+  for (std::size_t i = 0; i < 12; ++i) x12[i] = 0.1 * static_cast<double>(i) - 0.5;
+  const auto h12 = ad::hessian(rosen, x12);
+  CHECK(close(h12[11][11], 200.0, 1e-15));
+  CHECK(close(h12[3][4], -400 * x12[3], 1e-15));
+  CHECK(h12[0][5] == 0.0);
+  std::vector<double> wrong(15);
+  CHECK(support::message_of<ad::ShapeError>([&] {
+          ad::hessian(rosen, std::span<const double>(x), std::span<double>(wrong));
+        }) == "hessian: the output has 15 entries; 4 variables need 16");
 }
 
 TEST_CASE("hessian: kinks follow the first-order conventions; NaN propagates") {

@@ -7,8 +7,10 @@
 #include <ad/scalar/dual.hpp>
 #include <ad/scalar/functions.hpp>
 
+#include <array>
 #include <cstddef>
 #include <span>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -26,7 +28,13 @@ template <class F, class G>
 void for_each_hessian_entry(F&& f, std::span<const double> x, G&& entry) {
   using Inner = Dual<1>;
   const std::size_t n = x.size();
-  std::vector<HessianNumber> xs(n);
+  // the seeded inputs: on the stack for a few variables (an allocation would cost more than the
+  // evaluation of a small f), on the heap beyond
+  constexpr std::size_t kOnStack = 8;
+  std::array<HessianNumber, kOnStack> small;
+  std::vector<HessianNumber> large(n > kOnStack ? n : 0);
+  const std::span<HessianNumber> xs = n > kOnStack ? std::span<HessianNumber>(large)
+                                                   : std::span<HessianNumber>(small.data(), n);
   for (std::size_t i = 0; i < n; ++i) {
     for (std::size_t j = i; j < n; ++j) {
       // x_k + e1 [k == i] + e2 [k == j]: the e1 e2 coefficient of f is d2f / dx_i dx_j.
@@ -60,6 +68,18 @@ std::vector<std::vector<double>> hessian(F&& f, std::span<const double> x) {
     h[i][j] = h[j][i] = y.partial(0).partial(0);
   });
   return h;
+}
+/// The same into `out`, n * n numbers row-major, without allocating (for a loop over many
+/// points). Throws ShapeError if out does not have n * n entries.
+template <class F>
+void hessian(F&& f, std::span<const double> x, std::span<double> out) {
+  const std::size_t n = x.size();
+  if (out.size() != n * n)
+    throw ShapeError("hessian: the output has " + std::to_string(out.size()) + " entries; " +
+                     std::to_string(n) + " variables need " + std::to_string(n * n));
+  for_each_hessian_entry(f, x, [&](std::size_t i, std::size_t j, const HessianNumber& y) {
+    out[i * n + j] = out[j * n + i] = y.partial(0).partial(0);
+  });
 }
 template <class F>
 std::vector<std::vector<double>> hessian(F&& f, const std::vector<double>& x) {
