@@ -6,11 +6,10 @@
 //
 //   gradient        W1 itself: a fresh recording on the scalar tape, the reverse sweep, read
 //                   df/dx, clear (what w1_scalar times)
-//   ad::hessian     ad::hessian(f, {x_i}) with f a generic lambda: the API of
-//                   docs/second-derivatives.md, nested Duals (Dual<1, Dual<1>>), returning a
-//                   std::vector<std::vector<double>> (1 x 1 here)
-//   for_each_hessian_entry  ad::hessian's loop on a span of x_i, f'' taken from the callback:
-//                   without ad::hessian's input and result vectors
+//   ad::hessian     ad::hessian(f, span{x_i}, span{out_i}) with f a generic lambda: the API of
+//                   docs/second-derivatives.md for loops over many points, nested Duals
+//                   (Dual<1, Dual<1>>), writing into caller storage (no allocation)
+//   for_each_hessian_entry  ad::hessian's loop on a span of x_i, f'' taken from the callback
 //   nested Dual     the same numbers without the API: f on one ad::HessianNumber seeded in both
 //                   directions, f'' read from the result (what ad::hessian costs without its
 //                   allocations)
@@ -85,7 +84,8 @@ int main(int argc, char** argv) {
   };
   const auto hessian_pass = [&] {
     const auto t0 = Clock::now();
-    for (std::size_t i = 0; i < n; ++i) d2[i] = ad::hessian(f, std::vector<double>{xs[i]})[0][0];
+    for (std::size_t i = 0; i < n; ++i)  // the overload for loops: into caller storage, no allocation
+      ad::hessian(f, std::span<const double>(&xs[i], 1), std::span<double>(&d2[i], 1));
     return seconds_since(t0);
   };
   const auto entry_pass = [&] {  // ad::hessian's loop without the input and result vectors
