@@ -22,7 +22,7 @@
 // |engine - floor| / max |floor| over all parameters (float32 rounding, ~1e-7).
 //
 // Usage: scaling [--svg PATH] [--reps N] [--width W] [--batch B] [--only engine|floor]
-//   --reps N     repetitions at W <= 512 (default 30; W = 1024 gets N/2, W = 2048 N/3, at least 10)
+//   --reps N     repetitions at W <= 512 (default 45; W = 1024 gets N/2, W = 2048 N/3, at least 10)
 //   --width, --batch   run only that width / batch size (for profiling the widest shape)
 //   --only       time only the engine (or only the floor and GEMM-only), e.g. under perf record
 #include <ad/nn/module.hpp>
@@ -367,7 +367,7 @@ std::string plot(const std::vector<Result>& results, const std::vector<std::size
 
 int main(int argc, char** argv) {
   std::string svg, only;
-  std::size_t reps = 30, only_width = 0, only_batch = 0;
+  std::size_t reps = 45, only_width = 0, only_batch = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--svg") svg = argv[i + 1];
