@@ -45,29 +45,27 @@ static Var<T> softmax_family(const Var<T>& x, int axis, bool log, const char* op
   const T* in = t.node(x.id()).val().data();
   T* y = n.value.data();
   T* prob = n.aux.data();
-  for (std::size_t o = 0; o < v.outer; ++o)
-    for (std::size_t j = 0; j < v.inner; ++j) {
-      const std::size_t base = o * v.n * v.inner + j;
-      T m = -std::numeric_limits<T>::infinity();
-      for (std::size_t k = 0; k < v.n; ++k) m = std::max(m, in[base + k * v.inner]);
-      if (!std::isfinite(m)) m = 0;  // all -inf (or +inf/nan): let the arithmetic say so
-      T s = 0;
+  for_each_line(v, [&](std::size_t base) {
+    T m = -std::numeric_limits<T>::infinity();
+    for (std::size_t k = 0; k < v.n; ++k) m = std::max(m, in[base + k * v.inner]);
+    if (!std::isfinite(m)) m = 0;  // all -inf (or +inf/nan): let the arithmetic say so
+    T s = 0;
+    for (std::size_t k = 0; k < v.n; ++k) {
+      const std::size_t i = base + k * v.inner;
+      y[i] = std::exp(in[i] - m);
+      s += y[i];
+    }
+    if (log) {  // (x - m) - log s: exact 0 - log s for the maximal entry
+      const T ls = std::log(s);
       for (std::size_t k = 0; k < v.n; ++k) {
         const std::size_t i = base + k * v.inner;
-        y[i] = std::exp(in[i] - m);
-        s += y[i];
+        prob[i] = y[i] / s;
+        y[i] = (in[i] - m) - ls;
       }
-      if (log) {  // (x - m) - log s: exact 0 - log s for the maximal entry
-        const T ls = std::log(s);
-        for (std::size_t k = 0; k < v.n; ++k) {
-          const std::size_t i = base + k * v.inner;
-          prob[i] = y[i] / s;
-          y[i] = (in[i] - m) - ls;
-        }
-      } else {
-        for (std::size_t k = 0; k < v.n; ++k) y[base + k * v.inner] /= s;
-      }
+    } else {
+      for (std::size_t k = 0; k < v.n; ++k) y[base + k * v.inner] /= s;
     }
+  });
   return done(t, out);
 }
 
@@ -83,16 +81,14 @@ static void softmax_backward(Tape<T>& t, Node<T>& n) {
   const T* y = n.value.data();
   const T* g = n.grad.data();
   T* gx = grad_for_scatter(t, n.in[0]);
-  for (std::size_t o = 0; o < v.outer; ++o)
-    for (std::size_t j = 0; j < v.inner; ++j) {
-      const std::size_t base = o * v.n * v.inner + j;
-      T dot = 0;
-      for (std::size_t k = 0; k < v.n; ++k) dot += g[base + k * v.inner] * y[base + k * v.inner];
-      for (std::size_t k = 0; k < v.n; ++k) {
-        const std::size_t i = base + k * v.inner;
-        gx[i] += y[i] * (g[i] - dot);
-      }
+  for_each_line(v, [&](std::size_t base) {
+    T dot = 0;
+    for (std::size_t k = 0; k < v.n; ++k) dot += g[base + k * v.inner] * y[base + k * v.inner];
+    for (std::size_t k = 0; k < v.n; ++k) {
+      const std::size_t i = base + k * v.inner;
+      gx[i] += y[i] * (g[i] - dot);
     }
+  });
 }
 
 // y = softmax(x):  y' = y * (x' - sum_k y x')
@@ -152,16 +148,14 @@ static void log_softmax_backward(Tape<T>& t, Node<T>& n) {
   const T* p = n.aux.data();
   const T* g = n.grad.data();
   T* gx = grad_for_scatter(t, n.in[0]);
-  for (std::size_t o = 0; o < v.outer; ++o)
-    for (std::size_t j = 0; j < v.inner; ++j) {
-      const std::size_t base = o * v.n * v.inner + j;
-      T gs = 0;
-      for (std::size_t k = 0; k < v.n; ++k) gs += g[base + k * v.inner];
-      for (std::size_t k = 0; k < v.n; ++k) {
-        const std::size_t i = base + k * v.inner;
-        gx[i] += g[i] - p[i] * gs;
-      }
+  for_each_line(v, [&](std::size_t base) {
+    T gs = 0;
+    for (std::size_t k = 0; k < v.n; ++k) gs += g[base + k * v.inner];
+    for (std::size_t k = 0; k < v.n; ++k) {
+      const std::size_t i = base + k * v.inner;
+      gx[i] += g[i] - p[i] * gs;
     }
+  });
 }
 
 // y = log_softmax(x), p = softmax(x):  y' = x' - sum_k p x'
