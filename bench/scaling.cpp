@@ -25,6 +25,7 @@
 //   --reps N     repetitions at W <= 512 (default 45; W = 1024 gets N/2, W = 2048 N/3, at least 10)
 //   --width, --batch   run only that width / batch size (for profiling the widest shape)
 //   --only       time only the engine (or only the floor and GEMM-only), e.g. under perf record
+//   --adam-threads 1   the floor's Adam pass on the main thread alone (default 2)
 #include <ad/nn/module.hpp>
 #include <ad/nn/optim.hpp>
 #include <ad/nn/plot.hpp>
@@ -128,10 +129,10 @@ struct Floor {
   std::vector<AlignedFloats> A, D;  // activations per layer (A[0] = the input batch), deltas
   std::vector<std::size_t> Y;
   std::size_t t = 0;
-  TwoThreads* pool;
+  TwoThreads* pool;  // null: the Adam pass on the calling thread alone
   Floor(const std::vector<std::size_t>& s, const std::vector<std::vector<float>>& init, const Batch& b,
-        TwoThreads& threads)
-      : sizes(s), m(b.y.size()), Y(b.y), pool(&threads) {
+        TwoThreads* threads)
+      : sizes(s), m(b.y.size()), Y(b.y), pool(threads) {
     for (const auto& p : init) {
       off.push_back(P.size());
       P.insert(P.end(), p.begin(), p.end());
@@ -210,7 +211,8 @@ struct Floor {
     auto job = [&](int part) {
       adam_range(part == 0 ? 0 : half, part == 0 ? half : n, step, bc2);
     };
-    pool->run(job);
+    if (pool) pool->run(job);
+    else adam_range(0, n, step, bc2);  // --adam-threads 1
   }
   void adam_range(std::size_t lo, std::size_t hi, float step, float bc2) {
     const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
@@ -279,7 +281,7 @@ struct Result {
   double ratio_gemm() const { return gemm.median > 0 && engine.median > 0 ? engine.median / gemm.median : 0; }
 };
 
-Result run_shape(const Shape& s, std::size_t reps, bool do_engine, bool do_floor, TwoThreads& threads) {
+Result run_shape(const Shape& s, std::size_t reps, bool do_engine, bool do_floor, TwoThreads* threads) {
   const auto sizes = s.sizes();
   const auto init = bench::initial_weights<float>(sizes);
   const Batch b = make_batch(s.batch);
@@ -367,7 +369,7 @@ std::string plot(const std::vector<Result>& results, const std::vector<std::size
 
 int main(int argc, char** argv) {
   std::string svg, only;
-  std::size_t reps = 45, only_width = 0, only_batch = 0;
+  std::size_t reps = 45, only_width = 0, only_batch = 0, adam_threads = 2;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--svg") svg = argv[i + 1];
@@ -375,9 +377,10 @@ int main(int argc, char** argv) {
     else if (a == "--width") only_width = std::stoul(argv[i + 1]);
     else if (a == "--batch") only_batch = std::stoul(argv[i + 1]);
     else if (a == "--only") only = argv[i + 1];
+    else if (a == "--adam-threads") adam_threads = std::stoul(argv[i + 1]);
     else {
       fmt::print(stderr, "scaling: unknown option {} (valid: --svg PATH, --reps N, --width W, --batch B, "
-                         "--only engine|floor)\n", a);
+                         "--only engine|floor, --adam-threads 1|2)\n", a);
       return 2;
     }
   }
@@ -397,7 +400,7 @@ int main(int argc, char** argv) {
     for (auto w : widths) {
       if ((only_width && w != only_width) || (only_batch && bsz != only_batch)) continue;
       const std::size_t n = std::max<std::size_t>(10, w <= 512 ? reps : w == 1024 ? reps / 2 : reps / 3);
-      results.push_back(run_shape({w, bsz}, n, only != "floor", only != "engine", threads));
+      results.push_back(run_shape({w, bsz}, n, only != "floor", only != "engine", adam_threads == 1 ? nullptr : &threads));
       const auto& r = results.back();
       fmt::print(stderr, "W {:>4} batch {:>3}: engine {:.2f} ms, floor {:.2f} ms ({:.2f}x), GEMM-only {:.2f} ms\n", w,
                  bsz, r.engine.median, r.floor.median, r.ratio(), r.gemm.median);
