@@ -240,8 +240,10 @@ std::string ScalarTape::print() const {
       for (const auto& [id, s] : names_)
         if (id == i) op += " " + s;
     }
+    // A linked statement's first input, the statement before it with partial 1, is not stored.
+    if (detail::is_linked(code)) inputs = fmt::format("#{} (1)", i - 1);
     for (unsigned j = 0; j < k; ++j) {
-      if (j) inputs += ", ";
+      if (j || !inputs.empty()) inputs += ", ";
       inputs += fmt::format("#{} ({})", args_.data()[off + j], num(partials_.data()[off + j]));
     }
     const std::string value = keep_values_ ? num(values_.data()[i]) : std::string("-");
@@ -266,6 +268,7 @@ std::string ScalarTape::dot() const {
     if (i < swept_) label += fmt::format("\\nadjoint {}", num(adjoints_.data()[i]));
     out += fmt::format("  n{} [label=\"{}\"{}];\n", i, label,
                        var ? ", shape=ellipse" : "");
+    if (detail::is_linked(code)) out += fmt::format("  n{} -> n{} [label=\"1\"];\n", i - 1, i);
     for (unsigned j = 0; j < k; ++j)
       out += fmt::format("  n{} -> n{} [label=\"{}\"];\n", args_.data()[off + j], i,
                          num(partials_.data()[off + j]));
@@ -336,6 +339,7 @@ Real ScalarTape::record_sum(const detail::SumScratch& s, std::size_t n, double v
     linked = true;
   }
   n_elementary_ += ops;
+  last_stmt_ = prev;  // `f = s; f += term` may link to it
   return Real(this, prev, epoch_, value);
 }
 

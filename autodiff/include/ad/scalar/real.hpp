@@ -52,12 +52,17 @@ inline constexpr ScalarOp scalar_kind = ScalarOp::count_;
 AD_ALL_RULES(AD_SCALAR_KIND)
 #undef AD_SCALAR_KIND
 
-/// The stored op byte: kind | compound << 6. An enum rather than a uint8_t so that stores to it
-/// cannot alias the tape's counters (char types alias everything, which would force reloads).
+/// The stored op byte: kind | compound << 6 | linked << 7. An enum rather than a uint8_t so that
+/// stores to it cannot alias the tape's counters (char types alias everything, which would force
+/// reloads). A *linked* statement (recorded by `f += term` when f is the tape's last statement)
+/// has the implicit first input (previous statement, partial 1), which is not stored: see
+/// Real::accumulate and ScalarTape::sweep.
 enum class OpByte : std::uint8_t {};
-constexpr OpByte op_byte(ScalarOp op, bool compound = false) {
-  return static_cast<OpByte>(static_cast<unsigned>(op) | (compound ? 64u : 0u));
+constexpr OpByte op_byte(ScalarOp op, bool compound = false, bool linked = false) {
+  return static_cast<OpByte>(static_cast<unsigned>(op) | (compound ? 64u : 0u) |
+                             (linked ? 128u : 0u));
 }
+constexpr bool is_linked(OpByte code) { return (static_cast<unsigned>(code) & 128u) != 0; }
 /// Number of (id, partial) pairs of a record; same reason for an enum.
 enum class Count : std::uint8_t {};
 
@@ -173,12 +178,19 @@ class Real {
   }
   static Real rebuild(const Real* in) noexcept { return in[0]; }
   template <class Sink>
-  void push_partials(Sink& s, double m) const {
+  [[gnu::always_inline]] void push_partials(Sink& s, double m) const {
     if (tape_) s.add(*this, m);  // a constant (no tape) has no pair
   }
 
  private:
   friend class ScalarTape;
+  // `*this += b` (Op = Add) or `-= b` (Op = Sub); see functions.hpp.
+  template <class Op, class E>
+  Real& accumulate(const E& b, double sign);
+  template <class Op, class E>
+  [[gnu::noinline]] static detail::Recorded accumulate_slow(ScalarTape* t, std::uint32_t id,
+                                                            std::uint32_t epoch, double v,
+                                                            const Real* leaves, bool linkable);
   Real(ScalarTape* tape, std::uint32_t id, std::uint32_t epoch, double value) noexcept
       : tape_(tape), id_(id), epoch_(epoch), value_(value) {}
 
@@ -219,6 +231,7 @@ class alignas(64) ScalarTape {
     swept_ = 0;
     n_vars_ = 0;
     n_stmts_ = 0;
+    last_stmt_ = no_statement;
     if (!names_.empty()) names_.clear();
     ++epoch_;  // wraps after 2^32 clears
   }
@@ -313,6 +326,12 @@ class alignas(64) ScalarTape {
   void grow(std::size_t ops, std::size_t args);
   detail::Recorded push0_slow(double value);  // grows; keeps the value in teaching mode
   Real write_variable(double value);  // needs room for one node
+  // `f += b` as a statement linked to f's (the last one): b's pairs only. Needs room for one node
+  // and E::leaves pairs; returns the new node's id, or no_statement if it cannot link (b has no
+  // pair, or refers to f's node itself): then the caller records f + b as usual.
+  template <class E>
+  std::uint32_t write_linked(const E& b, double sign, std::uint32_t f, detail::ScalarOp op);
+  static constexpr std::uint32_t no_statement = 0xffffffffu;  // never an id (max_nodes)
   // Cold paths take plain values: a reference would force the caller's Real into memory.
   [[noreturn]] void throw_backward(const ScalarTape* tape) const;
   void sweep(std::uint32_t y);
@@ -338,6 +357,10 @@ class alignas(64) ScalarTape {
   std::size_t n_elementary_ = 0, n_vars_ = 0, n_stmts_ = 0;
   std::size_t swept_ = 0;                    // nodes covered by the last backward
   std::uint32_t epoch_ = 1;
+  // The last node, if it is a listed statement (so `f += b` on it may record a linked
+  // statement); set by every statement writer, checked together with n_ops_ (variables do not
+  // reset it), reset by clear().
+  std::uint32_t last_stmt_ = no_statement;
   bool keep_values_ = false;
   detail::PodBuffer<detail::OpByte> ops_;    // kind | compound << 6
   detail::PodBuffer<detail::Count> counts_;  // (id, partial) pairs per node
@@ -384,13 +407,28 @@ inline void ScalarTape::sweep(std::uint32_t y) {
     return;
   }
   const detail::Count* counts = counts_.data();
+  const detail::OpByte* ops = ops_.data();
   std::size_t off = n_args_;  // step the input offset back over the statements after y
   while (s > 0 && st[s - 1] > y) off -= static_cast<unsigned>(counts[st[--s]]);
+  // A linked statement's implicit pair (previous statement, 1) is applied here, in a register:
+  // `carry` is its adjoint, added to the next statement's (the previous one, always the next in
+  // this loop) after everything else has been (the same order, so the same sums, as the stored
+  // pair gave). Kept in memory, the chain of a long `f += term` loop made every statement wait
+  // for the store of the one before (docs/scalar-internals.md, "linked statements").
+  double carry = 0.0;
   while (s-- > 0) {
     const std::uint32_t node = st[s];
     const unsigned k = static_cast<unsigned>(counts[node]);
     off -= k;
-    const double g = adj[node];
+    double g = adj[node];
+    if (carry != 0.0) {
+      if (g == 0.0)  // usually: then no addition waits for g (0 + carry is carry)
+        g = carry;
+      else
+        g += carry;
+      adj[node] = g;
+      carry = 0.0;
+    }
     if (g == 0.0) continue;  // no adjoint reached this node: its partials are not used
     const std::uint32_t* a = args + off;
     const double* p = partials + off;
@@ -398,6 +436,7 @@ inline void ScalarTape::sweep(std::uint32_t y) {
     do {  // a listed statement has at least one pair
       adj[*a++] += *p++ * g;
     } while (p != end);
+    if (detail::is_linked(ops[node])) carry = g;
   }
   swept_ = n;
 }

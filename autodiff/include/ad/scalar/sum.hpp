@@ -10,7 +10,7 @@ namespace ad {
 
 // ---------------------------------------------------------------------------------------------
 /// A long sum recorded as few statements. `f += term` on a Real records one statement per term,
-/// each new f being f + term: a chain as long as the sum, with one more pair, node and adjoint
+/// each new f being f + term: a chain as long as the sum, with one more node and adjoint
 /// per term. An ad::Sum collects the terms' (leaf, partial) pairs instead and records them when
 /// it becomes a Real, as statements of up to 255 pairs:
 ///
