@@ -280,7 +280,7 @@ struct Engine {
     yb.resize(end - start);
     for (std::size_t i = start; i < end; ++i) yb[i - start] = w.ytrain[order[i]];
     tape.clear();
-    auto l = ad::nn::cross_entropy(net.forward_first(tape.constant(xb), 5), yb);
+    auto l = ad::nn::cross_entropy(net.forward_first(tape.constant_ref(xb), 5), yb);
     for (auto* p : params) p->zero_grad();
     tape.backward(l);  // into every parameter's grad
     return l.item();

@@ -183,6 +183,10 @@ class Tape {
   /// A leaf that needs no gradient.
   Var<T> constant(const xt::xarray<T>& value);
   Var<T> constant(T value);
+  /// A leaf that needs no gradient and reads `storage` in place, without copying (a minibatch
+  /// held by the caller: the training loop's input). `storage` must stay alive and unchanged
+  /// until clear(); constant() copies instead.
+  Var<T> constant_ref(const xt::xarray<T>& storage);
   /// A leaf needing a gradient that reads `storage` in place, without copying (for parameters
   /// that outlive the tape). `storage` must stay alive and unchanged until clear(). With
   /// `grad_sink`, every backward() that reaches the leaf adds its adjoint into *grad_sink

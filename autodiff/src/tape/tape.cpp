@@ -149,6 +149,13 @@ Var<T> Tape<T>::constant(const xt::xarray<T>& value) {
 }
 
 template <class T>
+Var<T> Tape<T>::constant_ref(const xt::xarray<T>& storage) {
+  auto& n = push("constant");
+  n.external = &storage;
+  return handle(static_cast<std::uint32_t>(size_ - 1));
+}
+
+template <class T>
 Var<T> Tape<T>::variable(T value) {
   auto& n = push("variable");
   n.requires_grad = grad_enabled();

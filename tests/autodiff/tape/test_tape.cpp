@@ -140,6 +140,26 @@ TEST_CASE("tape: no_grad and detach stop the gradient") {
   CHECK_FALSE(k.requires_grad());
 }
 
+TEST_CASE("tape: constant_ref reads the caller's array in place, as constant() reads its copy") {
+  const Arr x0 = {{0.5, -1.0, 2.0}, {1.5, 0.25, -0.75}}, w0 = {{1.0, -2.0}, {0.5, 0.5}, {-1.0, 3.0}};
+  Tape<double> t1, t2;
+  auto x1 = t1.constant(x0), w1 = t1.variable(w0);
+  auto x2 = t2.constant_ref(x0), w2 = t2.variable(w0);
+  CHECK(&x2.value() == &x0);  // no copy
+  CHECK(x2.op() == std::string("constant"));
+  CHECK_FALSE(x2.requires_grad());
+  auto f1 = ad::sum(ad::tanh(ad::matmul(x1, w1))), f2 = ad::sum(ad::tanh(ad::matmul(x2, w2)));
+  t1.backward(f1);
+  t2.backward(f2);
+  CHECK(f1.item() == f2.item());
+  CHECK(support::rel_err(w1.grad(), w2.grad()) == 0);
+  // the leaf is forgotten at clear(): the node's slot takes copies again
+  t2.clear();
+  auto c = t2.constant(Arr{3.0});
+  CHECK(&c.value() != &x0);
+  CHECK(c.item() == 3.0);
+}
+
 TEST_CASE("tape: a vector-Jacobian product with a seed") {
   Tape<double> t;
   auto x = t.variable(Arr{1.0, 2.0, 3.0});

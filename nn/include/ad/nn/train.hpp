@@ -162,6 +162,7 @@ class Trainer {
   Var<T> last_output_;
   LBFGS<T>* lbfgs_ = nullptr;
   double start_loss_ = 0;
+  bool input_in_place_ = false;  // loss_on records xb without copying it (inside loss_and_grad)
 };
 
 /// Trains `model` on (x, y) for options.epochs epochs (see FitOptions) and returns the history:
