@@ -211,6 +211,27 @@ TEST_CASE("f += term after clear(): a stale f throws even where its id is the la
   CHECK_THROWS_AS(f += x2 * 2.0, ad::TapeError);
   g += x2;
   CHECK(ad::derivative(g, x2) == 7.0);
+  // A variable where the last recording had its last statement: not a statement to link to.
+  tape.clear();
+  Real w = tape.variable(1.0);
+  Real last = w * 2.0;  // node 1, the last statement
+  tape.clear();
+  Real a = tape.variable(2.0);
+  Real b = tape.variable(5.0);  // node 1 again, a variable
+  const Real b0 = b;
+  CHECK(b.id() == last.id());
+  b += a * a;
+  CHECK(b.value() == 9.0);
+  CHECK(tape.input_count() == 2);  // the stored pair (b0, 1) and (a, 2a)
+  auto [da, db] = ad::derivatives(b, ad::wrt(a, b0));
+  CHECK(da == 4.0);
+  CHECK(db == 1.0);
+  Real c = tape.variable(1.0);
+  Real s = c * 3.0;  // a statement
+  Real v = tape.variable(4.0);  // then a variable: s is no longer the last node
+  s += v * c;
+  CHECK(ad::derivative(s, c) == 3.0 + 4.0);
+  CHECK(ad::derivative(s, v) == 1.0);
 }
 
 TEST_CASE("f += term: ad::Sum's statement, teaching mode, printouts") {
