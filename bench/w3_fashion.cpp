@@ -281,8 +281,7 @@ struct Engine {
     for (std::size_t i = start; i < end; ++i) yb[i - start] = w.ytrain[order[i]];
     tape.clear();
     auto l = ad::nn::cross_entropy(net.forward_first(tape.constant_ref(xb), 5), yb);
-    for (auto* p : params) p->zero_grad();
-    tape.backward(l);  // into every parameter's grad
+    tape.backward(l, ad::SinkMode::assign);  // overwrites every parameter's grad (as zero_grad + backward)
     return l.item();
   }
   std::vector<std::vector<float>> weights() const {

@@ -245,8 +245,11 @@ double Trainer<T>::loss_and_grad(const xt::xarray<T>& xb, const xt::xarray<T>& y
   input_in_place_ = false;
   // The model's parameters, not only the optimizer's: clipping measures all of them, and a
   // parameter the optimizer leaves alone must not carry gradients over from earlier steps.
-  for (auto* p : params_) p->zero_grad();
-  tape.backward(loss);  // every parameter's grad receives this step's gradient
+  // A parameter on this recording gets its grad overwritten by the sweep (zeros if the loss does
+  // not reach it): no zero-fill pass and no reread of the grad. The others are zeroed here.
+  for (auto* p : params_)
+    if (!p->var.belongs_to(tape)) p->zero_grad();
+  tape.backward(loss, SinkMode::assign);  // every parameter's grad receives this step's gradient
   return static_cast<double>(loss.item());
 }
 

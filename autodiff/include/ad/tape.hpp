@@ -36,6 +36,15 @@ class Tape;
 template <class T>
 class Var;
 
+/// How backward() hands a parameter leaf's adjoint to its gradient sink (Tape::parameter).
+enum class SinkMode {
+  accumulate,  ///< add into the sink, as PyTorch's .grad (the default)
+  /// overwrite every sink of a parameter leaf recorded on the tape with this sweep's adjoint, or
+  /// zeros if the sweep did not reach it (leaves sharing a sink still add up): what zero_grad()
+  /// then backward() leave, without the zero-fill pass and the reread of the sink
+  assign
+};
+
 using Shape = std::vector<std::size_t>;
 
 /// "(3, 4)" — how every error message prints a shape.
@@ -200,6 +209,8 @@ class Tape {
   /// has its adjoint in .grad(), and parameters' sinks have received theirs. Adjoints on the
   /// tape start from zero at every sweep; sinks accumulate.
   void backward(const Var<T>& y);
+  /// backward(y), handing the parameters' adjoints to their sinks as `sinks` says.
+  void backward(const Var<T>& y, SinkMode sinks);
   /// Reverse sweep seeding `y` with `seed` (same shape as y): a vector-Jacobian product.
   void backward(const Var<T>& y, const xt::xarray<T>& seed);
   /// dy/dx for each x, visiting only the nodes that lie between them and y (as
@@ -268,7 +279,7 @@ class Tape {
   void seed_buffer(detail::Node<T>& y);
   void sweep(std::uint32_t y, std::uint32_t lowest);
   void after_backward(const detail::Node<T>& n);
-  void flush_sinks(std::uint32_t y);
+  void flush_sinks(std::uint32_t y, SinkMode mode = SinkMode::accumulate);
   std::uint32_t activate_from(const Var<T>& y, const std::vector<Var<T>>& xs, const char* op);
   void tangent_sweep(const Var<T>& y, const std::vector<Var<T>>& xs, const std::vector<xt::xarray<T>>& vs,
                      std::uint32_t lowest, const char* op);
@@ -280,6 +291,7 @@ class Tape {
   std::size_t size_ = 0;
   std::uint32_t epoch_ = detail::next_tape_epoch();
   bool anomaly_ = false;
+  std::vector<const xt::xarray<T>*> assigned_;  // flush_sinks(assign): sinks written this sweep
 };
 
 template <class T>

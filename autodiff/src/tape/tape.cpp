@@ -231,6 +231,11 @@ void Tape<T>::seed_buffer(detail::Node<T>& y) {
 
 template <class T>
 void Tape<T>::backward(const Var<T>& y) {
+  backward(y, SinkMode::accumulate);
+}
+
+template <class T>
+void Tape<T>::backward(const Var<T>& y, SinkMode sinks) {
   auto& ny = checked(y, "backward");
   if (ny.val().size() != 1)
     throw TapeError(fmt::format("backward: the output has shape {}; backward() needs a single value "
@@ -240,16 +245,27 @@ void Tape<T>::backward(const Var<T>& y) {
   seed_buffer(ny);
   ny.grad.data()[0] = T(1);
   sweep(y.id(), 0);
-  flush_sinks(y.id());
+  flush_sinks(y.id(), sinks);
 }
 
 // Each parameter leaf reached by the sweep adds its adjoint (every use of it, summed) into its
-// owner's gradient buffer.
+// owner's gradient buffer. SinkMode::assign: the first leaf of each sink (in recording order)
+// writes it instead, zeros when the sweep did not reach the leaf; later leaves of the same sink add.
 template <class T>
-void Tape<T>::flush_sinks(std::uint32_t y) {
-  for (std::uint32_t i = 0; i <= y; ++i) {
+void Tape<T>::flush_sinks(std::uint32_t y, SinkMode mode) {
+  const bool assign = mode == SinkMode::assign;
+  if (assign) assigned_.clear();  // keeps its capacity: no allocation after the first sweep
+  const std::size_t last = assign ? size_ : std::size_t(y) + 1;
+  for (std::size_t i = 0; i < last; ++i) {
     auto& n = nodes_[i];
-    if (!n.sink || !n.has_grad) continue;
+    if (!n.sink) continue;
+    const bool reached = n.has_grad && i <= y;
+    bool first = false;
+    if (assign && std::find(assigned_.begin(), assigned_.end(), n.sink) == assigned_.end()) {
+      first = true;
+      assigned_.push_back(n.sink);
+    }
+    if (!reached && !first) continue;
     xt::xarray<T>& g = *n.sink;
     const auto& v = n.val();
     if (g.dimension() != v.dimension() || !std::equal(v.shape().begin(), v.shape().end(), g.shape().begin())) {
@@ -257,8 +273,16 @@ void Tape<T>::flush_sinks(std::uint32_t y) {
       std::fill(g.begin(), g.end(), T(0));
     }
     T* out = g.data();
+    const std::size_t size = g.size();
+    if (first && !reached) {
+      std::fill(out, out + size, T(0));
+      continue;
+    }
     const T* in = n.grad.data();
-    for (std::size_t k = 0, size = g.size(); k < size; ++k) out[k] += in[k];
+    if (first)
+      std::copy(in, in + size, out);
+    else
+      for (std::size_t k = 0; k < size; ++k) out[k] += in[k];
   }
 }
 

@@ -140,6 +140,35 @@ TEST_CASE("tape: no_grad and detach stop the gradient") {
   CHECK_FALSE(k.requires_grad());
 }
 
+TEST_CASE("tape: SinkMode::assign leaves the sinks as zero_grad() then backward() would") {
+  const Arr x0 = {{0.5, -1.0, 2.0}, {1.5, 0.25, -0.75}}, w0 = {{1.0, -2.0}, {0.5, 0.5}, {-1.0, 3.0}};
+  Arr ga = {9.0}, gb = xt::ones<double>({3, 2}) * 5.0, gc = {7.0, 7.0}, gd = xt::ones<double>({3, 2});
+  const Arr a0 = {1.0, 2.0}, c0 = {3.0, 4.0};  // parameters' storage outlives the recording
+  Tape<double> t;
+  auto x = t.constant(x0);
+  auto w = t.parameter(w0, &gb);   // reached, sink of the right shape holding old numbers
+  auto a = t.parameter(a0, &ga);   // reached, sink of another shape
+  auto c = t.parameter(c0, &gc);   // recorded, not reached: zeros
+  auto f = ad::sum(ad::tanh(ad::matmul(x, w))) + ad::sum(a * a);
+  auto w_again = t.parameter(w0, &gb);  // a second leaf on the same sink, used after f: adds to it
+  (void)c;
+  (void)w_again;
+  t.backward(f, ad::SinkMode::assign);
+  CHECK(support::rel_err(gb, w.grad()) == 0);
+  CHECK(support::rel_err(ga, Arr{2.0, 4.0}) == 0);
+  CHECK(support::rel_err(gc, Arr{0.0, 0.0}) == 0);
+  // the same recording swept with accumulate adds onto what is there
+  t.backward(f);
+  CHECK(support::rel_err(gb, 2.0 * w.grad()) == 0);
+  CHECK(support::rel_err(ga, Arr{4.0, 8.0}) == 0);
+  // two leaves on one sink, both reached: the first assigns, the second adds
+  Tape<double> t2;
+  auto w1 = t2.parameter(w0, &gd), w2 = t2.parameter(w0, &gd);
+  auto g = ad::sum(w1 * w2);  // d/dw1 = w2 = w0, d/dw2 = w0: the sink gets 2 w0
+  t2.backward(g, ad::SinkMode::assign);
+  CHECK(support::rel_err(gd, 2.0 * w0) == 0);
+}
+
 TEST_CASE("tape: constant_ref reads the caller's array in place, as constant() reads its copy") {
   const Arr x0 = {{0.5, -1.0, 2.0}, {1.5, 0.25, -0.75}}, w0 = {{1.0, -2.0}, {0.5, 0.5}, {-1.0, 3.0}};
   Tape<double> t1, t2;
