@@ -33,6 +33,7 @@
 #include <ad/nn/train.hpp>
 
 #include "common.hpp"
+#include "mlp_floor.hpp"
 
 #include <cblas.h>
 #include <fmt/format.h>
@@ -51,7 +52,7 @@ namespace {
 
 using bench::Clock;
 using bench::seconds_since;
-using AlignedFloats = std::vector<float, xsimd::aligned_allocator<float, 64>>;
+using bench::AlignedFloats;
 
 // Runs job(0) on the calling thread and job(1) on one persistent worker thread, returns when both
 // are done. The worker sleeps in a futex (std::atomic::wait) between calls, so it does not compete
@@ -121,138 +122,26 @@ Batch make_batch(std::size_t rows) {
 }
 
 // ---- the floor -----------------------------------------------------------------------------
-struct Floor {
-  std::vector<std::size_t> sizes;
+// bench/mlp_floor.hpp's step on a fixed batch, with its Adam pass split over two threads.
+struct Floor : bench::MlpFloor {
   std::size_t m;
-  AlignedFloats P, G, M, V;         // params, grads, Adam moments: W0 b0 W1 b1 W2 b2 in one buffer
-  std::vector<std::size_t> off;     // offset of tensor k in P, G, M, V (and the total at the end)
-  std::vector<AlignedFloats> A, D;  // activations per layer (A[0] = the input batch), deltas
-  std::vector<std::size_t> Y;
-  std::size_t t = 0;
   TwoThreads* pool;  // null: the Adam pass on the calling thread alone
   Floor(const std::vector<std::size_t>& s, const std::vector<std::vector<float>>& init, const Batch& b,
         TwoThreads* threads)
-      : sizes(s), m(b.y.size()), Y(b.y), pool(threads) {
-    for (const auto& p : init) {
-      off.push_back(P.size());
-      P.insert(P.end(), p.begin(), p.end());
-    }
-    off.push_back(P.size());
-    G.assign(P.size(), 0.f);
-    M.assign(P.size(), 0.f);
-    V.assign(P.size(), 0.f);
-    for (auto n : sizes) {
-      A.emplace_back(m * n);
-      D.emplace_back(m * n);
-    }
+      : MlpFloor(s, init, b.y.size()), m(b.y.size()), pool(threads) {
+    Y = b.y;
     std::copy(b.x.begin(), b.x.end(), A[0].begin());
   }
-  float* W(std::size_t l) { return P.data() + off[2 * l]; }
-  float* bias(std::size_t l) { return P.data() + off[2 * l + 1]; }
-  std::size_t layers() const { return sizes.size() - 1; }
-
-  // G <- the gradient of the mean cross-entropy of the batch; returns the loss.
-  double grad() {
-    const std::size_t L = layers();
-    const int mi = int(m);
-    for (std::size_t l = 0; l < L; ++l) {
-      const std::size_t in = sizes[l], out = sizes[l + 1];
-      float* __restrict z = A[l + 1].data();
-      const float* __restrict bl = bias(l);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mi, int(out), int(in), 1.f, A[l].data(), int(in), W(l),
-                  int(out), 0.f, z, int(out));
-      if (l + 1 < L)
-        for (std::size_t i = 0; i < m; ++i)
-          for (std::size_t k = 0; k < out; ++k) z[i * out + k] = std::max(z[i * out + k] + bl[k], 0.f);
-    }
-    double loss = 0;
-    const std::size_t K = sizes[L];
-    const float* bL = bias(L - 1);
-    const float inv_m = 1.f / float(m);
-    for (std::size_t i = 0; i < m; ++i) {
-      float* o = A[L].data() + i * K;
-      float* d = D[L].data() + i * K;
-      float mx = -HUGE_VALF;
-      for (std::size_t k = 0; k < K; ++k) mx = std::max(mx, o[k] += bL[k]);
-      float s = 0;
-      for (std::size_t k = 0; k < K; ++k) s += d[k] = std::exp(o[k] - mx);
-      loss += double(std::log(s) - (o[Y[i]] - mx));
-      const float r = inv_m / s;
-      for (std::size_t k = 0; k < K; ++k) d[k] *= r;
-      d[Y[i]] -= inv_m;
-    }
-    for (std::size_t l = L; l-- > 0;) {
-      const std::size_t in = sizes[l], out = sizes[l + 1];
-      const float* __restrict dz = D[l + 1].data();
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(in), int(out), mi, 1.f, A[l].data(), int(in), dz,
-                  int(out), 0.f, G.data() + off[2 * l], int(out));
-      float* __restrict gb = G.data() + off[2 * l + 1];
-      std::fill(gb, gb + out, 0.f);
-      for (std::size_t i = 0; i < m; ++i)
-        for (std::size_t k = 0; k < out; ++k) gb[k] += dz[i * out + k];
-      if (l > 0) {
-        float* __restrict da = D[l].data();
-        const float* __restrict a = A[l].data();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mi, int(in), int(out), 1.f, dz, int(out), W(l), int(out),
-                    0.f, da, int(in));
-        for (std::size_t i = 0; i < m * in; ++i) da[i] = a[i] > 0 ? da[i] : 0.f;
-      }
-    }
-    return loss / double(m);
-  }
-
-  // PyTorch's Adam, p -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps), one pass of xsimd
-  // batches over the whole buffer, the two halves on the two threads.
+  double grad() { return MlpFloor::grad(m); }
+  void gemm_only() { MlpFloor::gemm_only(m); }
+  // PyTorch's Adam in one pass of xsimd batches over the whole buffer, the two halves on the two
+  // threads (the split at a multiple of 64 floats keeps the loads aligned).
   void adam() {
-    ++t;
-    const float step = float(1e-3 / (1 - std::pow(0.9, double(t))));
-    const float bc2 = float(std::sqrt(1 - std::pow(0.999, double(t))));
+    const auto [step, bc2] = next_adam_step();
     const std::size_t n = P.size(), half = (n / 2) / 64 * 64;
-    auto job = [&](int part) {
-      adam_range(part == 0 ? 0 : half, part == 0 ? half : n, step, bc2);
-    };
+    auto job = [&](int part) { adam_range(part == 0 ? 0 : half, part == 0 ? half : n, step, bc2); };
     if (pool) pool->run(job);
     else adam_range(0, n, step, bc2);  // --adam-threads 1
-  }
-  void adam_range(std::size_t lo, std::size_t hi, float step, float bc2) {
-    const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
-    using B = xsimd::batch<float>;
-    const std::size_t nv = lo + (hi - lo) / B::size * B::size;
-    float* __restrict p = P.data();
-    float* __restrict mm = M.data();
-    float* __restrict v = V.data();
-    const float* __restrict g = G.data();
-    const B vb1(b1), vb2(b2), vc1(1 - b1), vc2(1 - b2), vstep(step), vbc2(bc2), veps(eps);
-    for (std::size_t i = lo; i < nv; i += B::size) {  // lo is a multiple of 64 floats: aligned
-      const B gi = B::load_aligned(g + i);
-      const B mi = xsimd::fma(vb1, B::load_aligned(mm + i), vc1 * gi);
-      const B vi = xsimd::fma(vb2, B::load_aligned(v + i), vc2 * gi * gi);
-      mi.store_aligned(mm + i);
-      vi.store_aligned(v + i);
-      (B::load_aligned(p + i) - vstep * mi / (xsimd::sqrt(vi) / vbc2 + veps)).store_aligned(p + i);
-    }
-    for (std::size_t i = nv; i < hi; ++i) {
-      mm[i] = b1 * mm[i] + (1 - b1) * g[i];
-      v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
-      p[i] -= step * mm[i] / (std::sqrt(v[i]) / bc2 + eps);
-    }
-  }
-
-  // The step's 8 sgemm calls alone, on the same buffers.
-  void gemm_only() {
-    const std::size_t L = layers();
-    const int mi = int(m);
-    for (std::size_t l = 0; l < L; ++l)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mi, int(sizes[l + 1]), int(sizes[l]), 1.f, A[l].data(),
-                  int(sizes[l]), W(l), int(sizes[l + 1]), 0.f, A[l + 1].data(), int(sizes[l + 1]));
-    for (std::size_t l = L; l-- > 0;) {
-      const std::size_t in = sizes[l], out = sizes[l + 1];
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(in), int(out), mi, 1.f, A[l].data(), int(in),
-                  D[l + 1].data(), int(out), 0.f, G.data() + off[2 * l], int(out));
-      if (l > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mi, int(in), int(out), 1.f, D[l + 1].data(), int(out),
-                    W(l), int(out), 0.f, D[l].data(), int(in));
-    }
   }
 };
 

@@ -26,6 +26,7 @@
 #include <ad/nn/random.hpp>
 
 #include "common.hpp"
+#include "mlp_floor.hpp"
 
 #include <cblas.h>
 #include <fmt/format.h>
@@ -100,156 +101,38 @@ double accuracy_of(const Workload& w, const std::vector<std::vector<float>>& P) 
 }
 
 // ---- the floor ---------------------------------------------------------------------------------
-// The fastest straightforward hand-written float32 code for this network: the training set as
-// float32 once (Workload::xtrain32, converted before any timing), each batch's rows copied out
-// with memcpy, one cblas_sgemm per product with transpose flags (no transposed copies), the bias
-// add fused with the ReLU, softmax + cross-entropy + its gradient in one pass per row, and Adam
-// as one vectorized pass over all parameters, held in one contiguous buffer (W1 b1 W2 b2 W3 b3).
-using AlignedFloats = std::vector<float, xsimd::aligned_allocator<float, 64>>;
-
-struct Floor {
-  AlignedFloats P, G, M, V;        // params, grads, Adam moments: every tensor in one buffer
-  std::vector<std::size_t> off;    // offset of tensor k (W0, b0, W1, b1, ...) in P, G, M, V
-  std::vector<AlignedFloats> A, D;  // activations per layer (A[0] = input), deltas
-  std::vector<std::size_t> Y;
-  std::size_t t = 0;
-  explicit Floor(const Workload& w) {
-    for (const auto& p : w.init) {
-      off.push_back(P.size());
-      P.insert(P.end(), p.begin(), p.end());
-    }
-    off.push_back(P.size());
-    G.assign(P.size(), 0.f);
-    M.assign(P.size(), 0.f);
-    V.assign(P.size(), 0.f);
-    for (auto s : kSizes) {
-      A.emplace_back(kBatch * s);
-      D.emplace_back(kBatch * s);
-    }
-    Y.resize(kBatch);
-  }
-  float* W(std::size_t l) { return P.data() + off[2 * l]; }
-  float* b(std::size_t l) { return P.data() + off[2 * l + 1]; }
-  std::size_t size(std::size_t k) const { return off[k + 1] - off[k]; }
-  std::vector<float> grad(std::size_t k) const { return {G.begin() + off[k], G.begin() + off[k + 1]}; }
-  std::vector<std::vector<float>> weights() const {
-    std::vector<std::vector<float>> out;
-    for (std::size_t k = 0; k + 1 < off.size(); ++k) out.emplace_back(P.begin() + off[k], P.begin() + off[k + 1]);
-    return out;
-  }
+// The fastest straightforward hand-written float32 code for this network (bench/mlp_floor.hpp):
+// the training set as float32 once (Workload::xtrain32, converted before any timing), each
+// batch's rows copied out with memcpy, then the shared floor step (sgemm with transpose flags,
+// bias fused with the ReLU, softmax + cross-entropy in one pass per row, one vectorized Adam pass
+// over all parameters held in one buffer).
+struct Floor : bench::MlpFloor {
+  explicit Floor(const Workload& w) : MlpFloor(kSizes, w.init, kBatch) {}
+  /// Tensor k's gradient (W0, b0, W1, ...), for the check against the engine.
+  std::vector<float> tensor_grad(std::size_t k) const { return {G.begin() + off[k], G.begin() + off[k + 1]}; }
   double epoch(const Workload& w, const std::vector<std::size_t>& order) {
     double loss = 0;  // the mean training loss over the epoch's rows (before each update)
     for (std::size_t start = 0; start < w.ytrain.size(); start += kBatch) {
       loss += batch_grad(w, order, start) * double(std::min(kBatch, w.ytrain.size() - start));
-      adam_step();
+      adam();
     }
     return loss / double(w.ytrain.size());
   }
   // G <- the gradient of the mean loss of the batch order[start, start + 128); returns the loss.
   double batch_grad(const Workload& w, const std::vector<std::size_t>& order, std::size_t start) {
-    const std::size_t n = w.ytrain.size(), L = kSizes.size() - 1;
-    const std::size_t m = std::min(kBatch, n - start);
-    const int mi = int(m);
+    const std::size_t m = std::min(kBatch, w.ytrain.size() - start);
     for (std::size_t i = 0; i < m; ++i) {
-      std::memcpy(A[0].data() + i * 784, w.xtrain32.data() + order[start + i] * 784, 784 * sizeof(float));
+      std::memcpy(input() + i * 784, w.xtrain32.data() + order[start + i] * 784, 784 * sizeof(float));
       Y[i] = w.ytrain[order[start + i]];
     }
-    for (std::size_t l = 0; l < L; ++l) {
-      const std::size_t in = kSizes[l], out = kSizes[l + 1];
-      float* __restrict z = A[l + 1].data();
-      const float* __restrict bl = b(l);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mi, int(out), int(in), 1.f, A[l].data(), int(in),
-                  W(l), int(out), 0.f, z, int(out));
-      if (l + 1 < L)
-        for (std::size_t i = 0; i < m; ++i)
-          for (std::size_t k = 0; k < out; ++k) z[i * out + k] = std::max(z[i * out + k] + bl[k], 0.f);
-    }
-    // softmax + cross-entropy of the logits o (+ bias) and its gradient (p - onehot) / m, per row
-    double loss = 0;
-    const float* bL = b(L - 1);
-    const float inv_m = 1.f / float(m);
-    for (std::size_t i = 0; i < m; ++i) {
-      float* o = A[L].data() + i * 10;
-      float* d = D[L].data() + i * 10;
-      float mx = -HUGE_VALF;
-      for (std::size_t k = 0; k < 10; ++k) mx = std::max(mx, o[k] += bL[k]);
-      float s = 0;
-      for (std::size_t k = 0; k < 10; ++k) s += d[k] = std::exp(o[k] - mx);
-      loss += double(std::log(s) - (o[Y[i]] - mx));
-      const float r = inv_m / s;
-      for (std::size_t k = 0; k < 10; ++k) d[k] *= r;
-      d[Y[i]] -= inv_m;
-    }
-    loss /= double(m);
-    for (std::size_t l = L; l-- > 0;) {
-      const std::size_t in = kSizes[l], out = kSizes[l + 1];
-      const float* __restrict dz = D[l + 1].data();
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(in), int(out), mi, 1.f, A[l].data(), int(in), dz,
-                  int(out), 0.f, G.data() + off[2 * l], int(out));
-      float* __restrict gb = G.data() + off[2 * l + 1];
-      std::fill(gb, gb + out, 0.f);
-      for (std::size_t i = 0; i < m; ++i)
-        for (std::size_t k = 0; k < out; ++k) gb[k] += dz[i * out + k];
-      if (l > 0) {
-        float* __restrict da = D[l].data();
-        const float* __restrict a = A[l].data();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mi, int(in), int(out), 1.f, dz, int(out), W(l), int(out),
-                    0.f, da, int(in));
-        for (std::size_t i = 0; i < m * in; ++i) da[i] = a[i] > 0 ? da[i] : 0.f;
-      }
-    }
-    return loss;
-  }
-  // PyTorch's Adam, p -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps), in one pass of
-  // xsimd batches over the whole parameter buffer (a plain loop does not vectorize under g++'s
-  // default -fmath-errno: sqrt might set errno).
-  void adam_step() {
-    ++t;
-    const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
-    const float step = float(1e-3 / (1 - std::pow(0.9, double(t))));
-    const float bc2 = float(std::sqrt(1 - std::pow(0.999, double(t))));
-    using B = xsimd::batch<float>;
-    const std::size_t n = P.size(), nv = n - n % B::size;
-    float* __restrict p = P.data();
-    float* __restrict m = M.data();
-    float* __restrict v = V.data();
-    const float* __restrict g = G.data();
-    const B vb1(b1), vb2(b2), vc1(1 - b1), vc2(1 - b2), vstep(step), vbc2(bc2), veps(eps);
-    for (std::size_t i = 0; i < nv; i += B::size) {
-      const B gi = B::load_aligned(g + i);
-      const B mi = xsimd::fma(vb1, B::load_aligned(m + i), vc1 * gi);
-      const B vi = xsimd::fma(vb2, B::load_aligned(v + i), vc2 * gi * gi);
-      mi.store_aligned(m + i);
-      vi.store_aligned(v + i);
-      (B::load_aligned(p + i) - vstep * mi / (xsimd::sqrt(vi) / vbc2 + veps)).store_aligned(p + i);
-    }
-    for (std::size_t i = nv; i < n; ++i) {
-      m[i] = b1 * m[i] + (1 - b1) * g[i];
-      v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
-      p[i] -= step * m[i] / (std::sqrt(v[i]) / bc2 + eps);
-    }
+    return grad(m);
   }
 };
 
-// The floor's 8 sgemm calls per batch alone, on the floor's buffers (what no implementation can
-// go below with this BLAS): w3_gemm_s_per_epoch.
+// The floor's sgemm calls per batch alone, on the floor's buffers (what no implementation can go
+// below with this BLAS): w3_gemm_s_per_epoch.
 void gemm_only_epoch(Floor& f, std::size_t rows) {
-  const std::size_t L = kSizes.size() - 1;
-  for (std::size_t start = 0; start < rows; start += kBatch) {
-    const int mi = int(std::min(kBatch, rows - start));
-    for (std::size_t l = 0; l < L; ++l)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mi, int(kSizes[l + 1]), int(kSizes[l]), 1.f,
-                  f.A[l].data(), int(kSizes[l]), f.W(l), int(kSizes[l + 1]), 0.f, f.A[l + 1].data(),
-                  int(kSizes[l + 1]));
-    for (std::size_t l = L; l-- > 0;) {
-      const std::size_t in = kSizes[l], out = kSizes[l + 1];
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(in), int(out), mi, 1.f, f.A[l].data(), int(in),
-                  f.D[l + 1].data(), int(out), 0.f, f.G.data() + f.off[2 * l], int(out));
-      if (l > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mi, int(in), int(out), 1.f, f.D[l + 1].data(), int(out),
-                    f.W(l), int(out), 0.f, f.D[l].data(), int(in));
-    }
-  }
+  for (std::size_t start = 0; start < rows; start += kBatch) f.gemm_only(std::min(kBatch, rows - start));
 }
 
 // ---- the engine --------------------------------------------------------------------------------
@@ -326,7 +209,7 @@ int main(int argc, char** argv) {
     double diff = g->params.size() == tensors ? 0 : HUGE_VAL, scale = 0;
     for (std::size_t k = 0; k < g->params.size() && k < tensors; ++k) {
       const auto& ge = g->params[k]->grad;
-      const std::vector<float> gf = f->grad(k);
+      const std::vector<float> gf = f->tensor_grad(k);
       if (ge.size() != gf.size()) diff = HUGE_VAL;
       for (std::size_t i = 0; i < ge.size() && i < gf.size(); ++i) {
         diff = std::max(diff, double(std::fabs(ge.data()[i] - gf[i])));
