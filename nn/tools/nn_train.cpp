@@ -471,8 +471,10 @@ std::unique_ptr<Optimizer<T>> make_opt(const Config& c, std::vector<Parameter<T>
 }
 
 /// The data after splitting and scaling, plus what was decided about it.
+/// D: the element type the data is held in, the model's (a float32 model trains from float data).
+template <class D>
 struct Prepared {
-  Dataset train, val, test;
+  BasicDataset<D> train, val, test;
   bool has_val = false, test_is_train = false;
   cli::Meta meta;
   std::string data_label;
@@ -485,9 +487,10 @@ Loss resolve_loss(const Config& c) {
   return Loss::cross_entropy;
 }
 
-Prepared prepare(Config& c) {
-  Prepared p;
-  Dataset all = cli::load_data(c.data, c.labels_idx, c.label_column);
+template <class D>
+Prepared<D> prepare(Config& c) {
+  Prepared<D> p;
+  BasicDataset<D> all = cli::load_data<D>(c.data, c.labels_idx, c.label_column);
   const std::vector<std::string> class_names = all.class_names;
   const Loss loss = resolve_loss(c);
   const bool regression = loss == Loss::mse;
@@ -502,13 +505,13 @@ Prepared prepare(Config& c) {
   if (gates && !c.test_fraction_set) tf = 0;  // four rows: the truth table is the whole world
   if (!test_data.empty()) {
     p.train = std::move(all);
-    p.test = cli::load_data(test_data, "", c.label_column);
+    p.test = cli::load_data<D>(test_data, "", c.label_column);
     if (p.test.features() != p.train.features())
       throw ad::ShapeError(fmt::format("--test-data {}: {} features, but the training data has {}", test_data,
                                        p.test.features(), p.train.features()));
     tf = 0;
   } else if (tf > 0) {
-    Split s = train_test_split(all, tf, c.seed, c.stratify && !regression);
+    auto s = train_test_split(all, tf, c.seed, c.stratify && !regression);
     p.train = std::move(s.train);
     p.test = std::move(s.test);
   } else {
@@ -519,7 +522,7 @@ Prepared prepare(Config& c) {
   double vf = c.val_fraction;
   if (vf == 0 && !c.grid.empty()) vf = 0.2;
   if (vf > 0) {
-    Split s = train_test_split(p.train, vf, c.seed + 1, c.stratify && !regression);
+    auto s = train_test_split(p.train, vf, c.seed + 1, c.stratify && !regression);
     p.train = std::move(s.train);
     p.val = std::move(s.test);
     p.has_val = true;
@@ -603,7 +606,7 @@ struct Run {
 };
 
 template <class T>
-Run<T> train_once(const Config& c, const Prepared& p, bool verbose) {
+Run<T> train_once(const Config& c, const Prepared<T>& p, bool verbose) {
   const Loss loss = resolve_loss(c);
   std::string output = c.output;
   if (output == "auto") output = loss == Loss::cross_entropy ? "softmax" : loss == Loss::bce ? "sigmoid" : "identity";
@@ -667,7 +670,7 @@ std::string default_title(const Config& c) {
 template <class T>
 int run(Config& c) {
   const auto t0 = std::chrono::steady_clock::now();
-  Prepared p = prepare(c);
+  Prepared<T> p = prepare<T>(c);
   const Loss loss = resolve_loss(c);
   const bool regression = loss == Loss::mse;
   fmt::print("{}\n", p.data_label);
