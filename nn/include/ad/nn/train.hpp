@@ -39,6 +39,8 @@
 
 namespace ad::nn {
 
+class Communicator;  // distributed.hpp: data-parallel training
+
 /// Training diverged (thrown by fit): the loss became NaN or infinite, blew up far above its start,
 /// or stayed at or above chance level without improving. A ValueError, so code that caught the
 /// NaN error before still catches it. The message names the epoch, the loss and the fix.
@@ -106,6 +108,11 @@ struct FitOptions {
   bool detect_divergence = true;
   double divergence_factor = 10;
   std::size_t divergence_patience = 10;
+  // Data-parallel training (distributed.hpp, docs/distributed.md): with a communicator of more
+  // than one rank, every rank calls fit with the same data and options; each global minibatch is
+  // split across the ranks and the gradients summed with one allreduce per step; the history
+  // holds the global figures on every rank; only rank 0 prints progress.
+  Communicator* comm = nullptr;
 };
 
 template <class T>
@@ -145,6 +152,12 @@ class Trainer {
   bool output_is_logits() const { return fused_; }
   Module<T>& model() const { return model_; }
   Loss loss() const { return loss_; }
+  /// Data-parallel steps (distributed.hpp): xb is then this rank's share of the global batch
+  /// (possibly no rows); after the backward sweep every parameter's grad, weighted by the share's
+  /// rows, goes with the loss into one buffer summed over the ranks by one allreduce, and step
+  /// returns the loss of the whole batch. nullptr or a one-rank communicator: plain steps.
+  void set_communicator(Communicator* comm);
+  Communicator* communicator() const { return comm_; }
 
   double clip_norm = 0, clip_value = 0;
 
@@ -163,6 +176,9 @@ class Trainer {
   LBFGS<T>* lbfgs_ = nullptr;
   double start_loss_ = 0;
   bool input_in_place_ = false;  // loss_on records xb without copying it (inside loss_and_grad)
+  Communicator* comm_ = nullptr;
+  std::vector<T> flat_;           // the gradients, the loss and the rows of a data-parallel step
+  double shared_loss_and_grad(const xt::xarray<T>& xb, const xt::xarray<T>& yb, std::span<const std::size_t> rows);
 };
 
 /// Trains `model` on (x, y) for options.epochs epochs (see FitOptions) and returns the history:
