@@ -45,6 +45,11 @@ std::uint64_t hash_bytes(const void* data, std::size_t bytes, std::uint64_t seed
   return h ^ (bytes * prime);
 }
 
+namespace {
+/// "who: " before a message, nothing for an empty who (a command that prints its own name).
+std::string prefix(const std::string& who) { return who.empty() ? who : who + ": "; }
+}  // namespace
+
 template <class T>
 void broadcast_state(Communicator& comm, Module<T>& model) {
   if (comm.size() == 1) return;
@@ -65,9 +70,9 @@ void check_replicas(Communicator& comm, Module<T>& model, const std::string& who
   for (std::size_t r = 1; r < all.size(); ++r)
     if (all[r] != all[0]) differ += fmt::format("{}{}", differ.empty() ? "" : ", ", r);
   if (!differ.empty())
-    throw CollectiveError(fmt::format("{}: the weights of rank(s) {} differ from rank 0's (hash {} vs {}): the "
+    throw CollectiveError(fmt::format("{}the weights of rank(s) {} differ from rank 0's (hash {} vs {}): the "
                                       "ranks no longer hold the same model",
-                                      who, differ, all[std::stoul(differ.substr(0, differ.find(',')))], all[0]));
+                                      prefix(who), differ, all[std::stoul(differ.substr(0, differ.find(',')))], all[0]));
 }
 
 void check_same(Communicator& comm, const std::string& who, const std::vector<std::pair<std::string, std::string>>& what) {
@@ -93,17 +98,17 @@ void check_same(Communicator& comm, const std::string& who, const std::vector<st
     const auto other = parse(all[r]);
     for (std::size_t i = 0; i < std::max(base.size(), other.size()); ++i) {
       if (i >= base.size() || i >= other.size())
-        throw CollectiveError(fmt::format("{}: the ranks disagree: rank {} compares {} settings, rank 0 {} (different "
+        throw CollectiveError(fmt::format("{}the ranks disagree: rank {} compares {} settings, rank 0 {} (different "
                                           "versions of the program?)",
-                                          who, r, other.size(), base.size()));
+                                          prefix(who), r, other.size(), base.size()));
       if (other[i].first != base[i].first)
-        throw CollectiveError(fmt::format("{}: the ranks disagree: rank {} has setting '{}' where rank 0 has '{}' "
+        throw CollectiveError(fmt::format("{}the ranks disagree: rank {} has setting '{}' where rank 0 has '{}' "
                                           "(different versions of the program?)",
-                                          who, r, other[i].first, base[i].first));
+                                          prefix(who), r, other[i].first, base[i].first));
       if (other[i].second != base[i].second)
-        throw CollectiveError(fmt::format("{}: the ranks disagree: rank {} has {} {}, rank 0 has {}; every rank "
+        throw CollectiveError(fmt::format("{}the ranks disagree: rank {} has {} {}, rank 0 has {}; every rank "
                                           "must train the same model on the same data",
-                                          who, r, base[i].first, other[i].second, base[i].second));
+                                          prefix(who), r, base[i].first, other[i].second, base[i].second));
     }
   }
 }

@@ -672,7 +672,7 @@ void check_ranks(const Config& c, const Prepared& p, Communicator& comm) {
   for (auto s : c.layers) sizes.push_back(std::to_string(s));
   for (const auto& [n, vs] : c.grid) grid.push_back(n + "=" + cli::join(vs, ","));
   auto opt = [](const auto& v) { return v ? fmt::format("{}", *v) : std::string("default"); };
-  check_same(comm, "nn-train",
+  check_same(comm, "",
              {{"--layers", cli::join(sizes, ",")},
               {"--hidden", c.hidden},
               {"--output", c.output},
@@ -830,7 +830,7 @@ int run(Config& c, Communicator& comm) {
                r.lbfgs->iterations, r.lbfgs->evaluations, h.epochs.size(), r.lbfgs->first_loss, h.last().loss,
                r.lbfgs_stop);
   Evaluation test = evaluate(r.net, p.test.x, p.test.y, loss);
-  if (comm.size() > 1) check_replicas(comm, r.net, "nn-train");  // every rank holds the same model
+  if (comm.size() > 1) check_replicas(comm, r.net, "");  // every rank holds the same model
   // Under mpirun the files are rank 0's: the other ranks' standard output goes nowhere.
   if (!c.save.empty() && comm.root()) {
     save(r.net, c.save);

@@ -113,6 +113,7 @@ void check_replicas(Communicator& comm, Module<T>& model, const std::string& who
 /// pairs in the same order on every rank. CollectiveError naming the first setting that differs
 /// with its value on that rank and on rank 0, e.g.
 ///   "nn-train: the ranks disagree: rank 1 has --layers 64,40,10, rank 0 has 64,50,10".
+/// `who` starts the message ("who: "); empty: nothing (also in check_replicas).
 void check_same(Communicator& comm, const std::string& who,
                 const std::vector<std::pair<std::string, std::string>>& what);
 
