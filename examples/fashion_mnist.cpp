@@ -1,5 +1,7 @@
 // Fashion-MNIST (60000 training and 10000 test images, 28x28, 10 classes): a 784-256-128-10
-// ReLU network trained in float32 with Adam lr 1e-3, batch 128, pixels / 255.
+// ReLU network trained in float32 with Adam lr 1e-3, batch 128, pixels / 255. The images load
+// straight into floats (FloatDataset: 188 MB for the training set instead of 376 as doubles), so
+// each minibatch is one memcpy per row.
 //
 // Usage: fashion_mnist [--epochs N] (default 10) [--seed S]
 // Last line: test_accuracy=... test_loss=... epochs=... seconds=... seconds_per_epoch=...
@@ -28,9 +30,11 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  Dataset train = load_fashion_mnist(true), test = load_fashion_mnist(false);
-  for (auto& v : train.x) v /= 255.0;
-  for (auto& v : test.x) v /= 255.0;
+  FloatDataset train = load_fashion_mnist<float>(true), test = load_fashion_mnist<float>(false);
+  MaxScaler pixels;  // divides by the largest training value, 255
+  pixels.fit(train.x);
+  pixels.transform_in_place(train.x);
+  pixels.transform_in_place(test.x);
 
   const auto t0 = std::chrono::steady_clock::now();
   Sequential<float> net = mlp<float>({784, 256, 128, 10}, "relu", "identity", seed);

@@ -267,15 +267,18 @@ constexpr std::uint64_t kMaxIdxElements = std::uint64_t(1) << 31;
 // ---------------------------------------------------------------------------------------------
 // Helpers for arrays whose axis 0 is the row.
 
-std::size_t row_count(const xt::xarray<double>& a) { return a.dimension() == 0 ? 0 : a.shape()[0]; }
+template <class V>
+std::size_t row_count(const xt::xarray<V>& a) { return a.dimension() == 0 ? 0 : a.shape()[0]; }
 
-std::size_t row_width(const xt::xarray<double>& a) {
+template <class V>
+std::size_t row_width(const xt::xarray<V>& a) {
   std::size_t w = 1;
   for (std::size_t i = 1; i < a.dimension(); ++i) w *= a.shape()[i];
   return w;
 }
 
-std::vector<std::size_t> tail_shape(const xt::xarray<double>& a) {
+template <class V>
+std::vector<std::size_t> tail_shape(const xt::xarray<V>& a) {
   std::vector<std::size_t> s;
   for (std::size_t i = 1; i < a.dimension(); ++i) s.push_back(a.shape()[i]);
   return s;
@@ -283,30 +286,34 @@ std::vector<std::size_t> tail_shape(const xt::xarray<double>& a) {
 
 /// Shape of per-column statistics: x.shape[1:], or (1,) for (n,) data (a 0-d array would look
 /// like an unfitted scaler).
-std::vector<std::size_t> stat_shape(const xt::xarray<double>& x) {
+template <class V>
+std::vector<std::size_t> stat_shape(const xt::xarray<V>& x) {
   std::vector<std::size_t> s = tail_shape(x);
   if (s.empty()) s.push_back(1);
   return s;
 }
 
-std::string shape_text(const xt::xarray<double>& a) {
+template <class V>
+std::string shape_text(const xt::xarray<V>& a) {
   std::string s = "(";
   for (std::size_t i = 0; i < a.dimension(); ++i) s += fmt::format("{}{}", i ? ", " : "", a.shape()[i]);
   if (a.dimension() == 1) s += ",";
   return s + ")";
 }
 
-xt::xarray<double> gather(const xt::xarray<double>& a, const std::vector<std::size_t>& rows) {
+template <class V>
+xt::xarray<V> gather(const xt::xarray<V>& a, const std::vector<std::size_t>& rows) {
   std::vector<std::size_t> shape = tail_shape(a);
   shape.insert(shape.begin(), rows.size());
-  xt::xarray<double> out = xt::xarray<double>::from_shape(shape);
+  xt::xarray<V> out = xt::xarray<V>::from_shape(shape);
   const std::size_t w = row_width(a);
   for (std::size_t i = 0; i < rows.size(); ++i)
     std::copy_n(a.data() + rows[i] * w, w, out.data() + i * w);
   return out;
 }
 
-void check_fitted(const char* who, const xt::xarray<double>& stat, const xt::xarray<double>& x) {
+template <class V>
+void check_fitted(const char* who, const xt::xarray<double>& stat, const xt::xarray<V>& x) {
   if (x.dimension() == 0)
     throw ShapeError(fmt::format("{}: expected (n, features) data, got a 0-d array", who));
   const std::vector<std::size_t> want(stat.shape().begin(), stat.shape().end());
@@ -317,23 +324,27 @@ void check_fitted(const char* who, const xt::xarray<double>& stat, const xt::xar
 }
 
 /// out[i, j] = f(x[i, j], a[j], b[j]); out has x's shape and may be x itself (in place).
-template <class F>
-void apply_columns_into(const xt::xarray<double>& x, const xt::xarray<double>& a, const xt::xarray<double>& b,
-                        F f, xt::xarray<double>& out) {
+// Computed in double, rounded once to V.
+template <class V, class F>
+void apply_columns_into(const xt::xarray<V>& x, const xt::xarray<double>& a, const xt::xarray<double>& b,
+                        F f, xt::xarray<V>& out) {
   const std::size_t w = a.size(), n = row_count(x);
   for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t j = 0; j < w; ++j) out.data()[i * w + j] = f(x.data()[i * w + j], a.data()[j], b.data()[j]);
+    for (std::size_t j = 0; j < w; ++j)
+      out.data()[i * w + j] =
+          static_cast<V>(f(static_cast<double>(x.data()[i * w + j]), a.data()[j], b.data()[j]));
 }
 
-template <class F>
-xt::xarray<double> apply_columns(const xt::xarray<double>& x, const xt::xarray<double>& a,
-                                 const xt::xarray<double>& b, F f) {
-  xt::xarray<double> out = xt::xarray<double>::from_shape(x.shape());
+template <class V, class F>
+xt::xarray<V> apply_columns(const xt::xarray<V>& x, const xt::xarray<double>& a,
+                            const xt::xarray<double>& b, F f) {
+  xt::xarray<V> out = xt::xarray<V>::from_shape(x.shape());
   apply_columns_into(x, a, b, f, out);
   return out;
 }
 
-void check_fit_input(const char* who, const xt::xarray<double>& x) {
+template <class V>
+void check_fit_input(const char* who, const xt::xarray<V>& x) {
   if (x.dimension() == 0 || x.shape()[0] == 0)
     throw ValueError(fmt::format("{}: cannot fit on no rows (shape {})", who, shape_text(x)));
   for (std::size_t k = 0; k < x.size(); ++k)
@@ -347,27 +358,31 @@ void check_fit_input(const char* who, const xt::xarray<double>& x) {
 // ---------------------------------------------------------------------------------------------
 // Dataset
 
-std::size_t Dataset::size() const { return row_count(x); }
+template <class T>
+std::size_t BasicDataset<T>::size() const { return row_count(x); }
 
-std::size_t Dataset::features() const {
+template <class T>
+std::size_t BasicDataset<T>::features() const {
   if (x.dimension() == 0) return 0;
   return row_width(x);
 }
 
-std::size_t Dataset::classes() const {
+template <class T>
+std::size_t BasicDataset<T>::classes() const {
   if (!class_names.empty()) return class_names.size();
   const auto l = labels();
   return l.empty() ? 0 : *std::max_element(l.begin(), l.end()) + 1;
 }
 
-std::vector<std::size_t> Dataset::labels() const {
+template <class T>
+std::vector<std::size_t> BasicDataset<T>::labels() const {
   if (!(y.dimension() == 1 || (y.dimension() == 2 && y.shape()[1] == 1)))
     throw ValueError(fmt::format("Dataset::labels: y of shape {} is not a vector of class labels; "
                                  "expected (n,) or (n, 1)", shape_text(y)));
   const std::size_t n = y.shape()[0];
   std::vector<std::size_t> out(n);
   for (std::size_t i = 0; i < n; ++i) {
-    const double v = y.data()[i];
+    const double v = static_cast<double>(y.data()[i]);
     if (!(v >= 0) || v != std::floor(v) || v > 1e15)
       throw ValueError(fmt::format("Dataset::labels: y[{}] = {} is not a class label (a "
                                    "non-negative integer); is this regression data?", i, v));
@@ -376,7 +391,8 @@ std::vector<std::size_t> Dataset::labels() const {
   return out;
 }
 
-Dataset Dataset::subset(const std::vector<std::size_t>& rows) const {
+template <class T>
+BasicDataset<T> BasicDataset<T>::subset(const std::vector<std::size_t>& rows) const {
   const std::size_t n = size();
   for (std::size_t r : rows)
     if (r >= n)
@@ -384,18 +400,65 @@ Dataset Dataset::subset(const std::vector<std::size_t>& rows) const {
   const bool has_y = y.size() > 0 && y.dimension() > 0;
   if (has_y && row_count(y) != n)
     throw ShapeError(fmt::format("Dataset::subset: x has {} rows but y has shape {}", n, shape_text(y)));
-  Dataset d;
+  BasicDataset d;
   d.x = gather(x, rows);
-  d.y = has_y ? gather(y, rows) : xt::xarray<double>::from_shape({0});
+  d.y = has_y ? gather(y, rows) : xt::xarray<T>::from_shape({0});
   d.class_names = class_names;
   d.feature_names = feature_names;
   return d;
 }
 
+namespace {
+// v as U; to float, a finite value beyond float's range is a ValueError, not an infinity.
+template <class U>
+U narrow_value(double v, const std::string& where) {
+  if constexpr (std::is_same_v<U, float>) {
+    if (std::isfinite(v) && std::abs(v) > static_cast<double>(std::numeric_limits<float>::max()))
+      throw ValueError(fmt::format("{}: {} does not fit in float32 (largest {:g}); load the data as double", where, v,
+                                   static_cast<double>(std::numeric_limits<float>::max())));
+  }
+  return static_cast<U>(v);
+}
+
+template <class U, class V>
+xt::xarray<U> convert_array(const xt::xarray<V>& a, const char* what) {
+  xt::xarray<U> out = xt::xarray<U>::from_shape(a.shape());
+  const std::size_t w = std::max<std::size_t>(row_width(a), 1);
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    const double v = static_cast<double>(a.data()[k]);
+    if constexpr (std::is_same_v<U, float>) {
+      if (std::isfinite(v) && std::abs(v) > static_cast<double>(std::numeric_limits<float>::max()))
+        (void)narrow_value<U>(v, fmt::format("Dataset::as<float>: {}[{}, {}] = {}", what, k / w, k % w, v));
+    }
+    out.data()[k] = static_cast<U>(v);
+  }
+  return out;
+}
+}  // namespace
+
+template <class T>
+template <class U>
+BasicDataset<U> BasicDataset<T>::as() const {
+  BasicDataset<U> d;
+  d.x = convert_array<U>(x, "x");
+  d.y = convert_array<U>(y, "y");
+  d.class_names = class_names;
+  d.feature_names = feature_names;
+  return d;
+}
+
+template struct BasicDataset<float>;
+template struct BasicDataset<double>;
+template BasicDataset<float> BasicDataset<float>::as<float>() const;
+template BasicDataset<double> BasicDataset<float>::as<double>() const;
+template BasicDataset<float> BasicDataset<double>::as<float>() const;
+template BasicDataset<double> BasicDataset<double>::as<double>() const;
+
 // ---------------------------------------------------------------------------------------------
 // CSV
 
-Dataset load_csv(const std::string& path, const CsvOptions& options) {
+template <class T>
+BasicDataset<T> load_csv(const std::string& path, const CsvOptions& options) {
   if (options.header < -1 || options.header > 1)
     throw ValueError(fmt::format("load_csv: header = {} must be -1 (detect), 0 (none) or 1 (yes)",
                                  options.header));
@@ -429,7 +492,7 @@ Dataset load_csv(const std::string& path, const CsvOptions& options) {
   const bool all_numeric = std::all_of(first.begin(), first.end(), [](auto c) { return is_number(c); });
   const bool header = options.header == 1 || (options.header == -1 && (sklearn || !all_numeric));
 
-  Dataset d;
+  BasicDataset<T> d;
   std::vector<std::string> header_names;
   if (header) {
     if (sklearn) {
@@ -471,8 +534,8 @@ Dataset load_csv(const std::string& path, const CsvOptions& options) {
     for (std::size_t j = 0; j < cols; ++j)
       if (j != label) d.feature_names.push_back(header_names[j]);
 
-  d.x = xt::xarray<double>::from_shape({n, m});
-  d.y = xt::xarray<double>::from_shape({want_label ? n : 0});
+  d.x = xt::xarray<T>::from_shape({n, m});
+  d.y = xt::xarray<T>::from_shape({want_label ? n : 0});
   const std::size_t k = d.class_names.size();
   for (std::size_t i = 0; i < n; ++i) {
     const Line& line = lines[first_data + i];
@@ -480,17 +543,19 @@ Dataset load_csv(const std::string& path, const CsvOptions& options) {
     if (cells.size() != cols)
       throw ShapeError(fmt::format("load_csv: {}:{}: expected {} columns (as in line {}), found {}",
                                    path, line.number, cols, lines[first_data].number, cells.size()));
-    double* row = d.x.data() + i * m;
+    T* row = d.x.data() + i * m;
     for (std::size_t j = 0, f = 0; j < cols; ++j) {
       const double v = parse_cell(path, cells[j], line.number, j + 1);
+      if constexpr (std::is_same_v<T, float>)
+        (void)narrow_value<float>(v, fmt::format("load_csv: {}:{}:{}", path, line.number, j + 1));
       if (j == label) {
         if (k > 0 && (v < 0 || v != std::floor(v) || v >= static_cast<double>(k)))
           throw ValueError(fmt::format("load_csv: {}:{}:{}: label {} is not a class index in "
                                        "[0, {}) of the header's class names",
                                        path, line.number, j + 1, show_cell(cells[j]), k));
-        d.y.data()[i] = v;
+        d.y.data()[i] = static_cast<T>(v);
       } else {
-        row[f++] = v;
+        row[f++] = static_cast<T>(v);
       }
     }
   }
@@ -596,8 +661,10 @@ xt::xarray<V> load_idx_array_as(const std::string& path) {
 xt::xarray<double> load_idx_array(const std::string& path) { return load_idx_array_as<double>(path); }
 xt::xarray<float> load_idx_array_float(const std::string& path) { return load_idx_array_as<float>(path); }
 
-Dataset load_idx(const std::string& images_path, const std::string& labels_path) {
-  xt::xarray<double> images = load_idx_array(images_path);
+template <class T>
+BasicDataset<T> load_idx(const std::string& images_path, const std::string& labels_path) {
+  xt::xarray<T> images = load_idx_array_as<T>(images_path);
+  // Labels are read as double, where every IDX integer is exact, and checked before narrowing.
   xt::xarray<double> labels = load_idx_array(labels_path);
   if (labels.dimension() != 1)
     throw ShapeError(fmt::format("load_idx: {}: labels must be one-dimensional, got shape {}",
@@ -611,9 +678,13 @@ Dataset load_idx(const std::string& images_path, const std::string& labels_path)
                                    labels_path, labels(i), i));
   const std::size_t n = images.shape()[0], w = row_width(images);
   images.reshape({n, w});
-  Dataset d;
+  BasicDataset<T> d;
   d.x = std::move(images);
-  d.y = std::move(labels);
+  if constexpr (std::is_same_v<T, double>) {
+    d.y = std::move(labels);
+  } else {
+    d.y = convert_array<T>(labels, "labels");
+  }
   return d;
 }
 
@@ -643,8 +714,9 @@ std::string shipped_file(const char* who, const char* name) {
 
 }  // namespace
 
-Dataset load_digits() {
-  Dataset d = load_csv(shipped_file("load_digits", "digits.csv.gz"), {-1, ',', 0});
+template <class T>
+BasicDataset<T> load_digits() {
+  BasicDataset<T> d = load_csv<T>(shipped_file("load_digits", "digits.csv.gz"), {-1, ',', 0});
   if (d.size() != 1797 || d.features() != 64)
     throw IoError(fmt::format("load_digits: expected 1797 x 64, the file gives {} x {}", d.size(),
                               d.features()));
@@ -654,8 +726,9 @@ Dataset load_digits() {
   return d;
 }
 
-Dataset load_breast_cancer() {
-  Dataset d = load_csv(shipped_file("load_breast_cancer", "breast_cancer.csv"));
+template <class T>
+BasicDataset<T> load_breast_cancer() {
+  BasicDataset<T> d = load_csv<T>(shipped_file("load_breast_cancer", "breast_cancer.csv"));
   d.feature_names = {"mean radius", "mean texture", "mean perimeter", "mean area",
                      "mean smoothness", "mean compactness", "mean concavity",
                      "mean concave points", "mean symmetry", "mean fractal dimension",
@@ -670,8 +743,9 @@ Dataset load_breast_cancer() {
   return d;
 }
 
-Dataset load_iris() {
-  Dataset d = load_csv(shipped_file("load_iris", "iris.csv"));
+template <class T>
+BasicDataset<T> load_iris() {
+  BasicDataset<T> d = load_csv<T>(shipped_file("load_iris", "iris.csv"));
   d.feature_names = {"sepal length (cm)", "sepal width (cm)", "petal length (cm)",
                      "petal width (cm)"};
   if (d.features() != 4)
@@ -679,7 +753,8 @@ Dataset load_iris() {
   return d;
 }
 
-Dataset load_fashion_mnist(bool train) {
+template <class T>
+BasicDataset<T> load_fashion_mnist(bool train) {
   std::string dir = "/usr/share/datasets/fashion-mnist";
   if (const char* e = std::getenv("AD_FASHION_MNIST_DIR"); e && *e) dir = e;
   const std::string part = train ? "train" : "t10k";
@@ -693,22 +768,23 @@ Dataset load_fashion_mnist(bool train) {
                                 "as .ci/install-deps does) or set AD_FASHION_MNIST_DIR to a folder "
                                 "with the four Fashion-MNIST .gz files", p));
   }
-  Dataset d = load_idx(images, labels);
+  BasicDataset<T> d = load_idx<T>(images, labels);
   d.class_names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
   return d;
 }
 
-Dataset load_gates(const std::string& gate) {
+template <class T>
+BasicDataset<T> load_gates(const std::string& gate) {
   static const std::vector<std::pair<std::string, std::array<int, 4>>> gates = {
       {"xor", {0, 1, 1, 0}}, {"and", {0, 0, 0, 1}},  {"or", {0, 1, 1, 1}},
       {"nand", {1, 1, 1, 0}}, {"nor", {1, 0, 0, 0}}, {"xnor", {1, 0, 0, 1}}};
   for (const auto& [name, out] : gates) {
     if (name != gate) continue;
-    Dataset d;
-    d.x = xt::xarray<double>{{0, 0}, {0, 1}, {1, 0}, {1, 1}};
-    d.y = xt::xarray<double>::from_shape({4});
-    for (std::size_t i = 0; i < 4; ++i) d.y(i) = out[i];
+    BasicDataset<T> d;
+    d.x = xt::xarray<T>{{0, 0}, {0, 1}, {1, 0}, {1, 1}};
+    d.y = xt::xarray<T>::from_shape({4});
+    for (std::size_t i = 0; i < 4; ++i) d.y(i) = static_cast<T>(out[i]);
     d.class_names = {"0", "1"};
     d.feature_names = {"a", "b"};
     return d;
@@ -724,14 +800,15 @@ std::vector<std::string> builtin_names() {
           "xnor"};
 }
 
-Dataset load_builtin(const std::string& name) {
-  if (name == "digits") return load_digits();
-  if (name == "breast-cancer") return load_breast_cancer();
-  if (name == "iris") return load_iris();
-  if (name == "fashion-mnist") return load_fashion_mnist(true);
-  if (name == "fashion-mnist-test") return load_fashion_mnist(false);
+template <class T>
+BasicDataset<T> load_builtin(const std::string& name) {
+  if (name == "digits") return load_digits<T>();
+  if (name == "breast-cancer") return load_breast_cancer<T>();
+  if (name == "iris") return load_iris<T>();
+  if (name == "fashion-mnist") return load_fashion_mnist<T>(true);
+  if (name == "fashion-mnist-test") return load_fashion_mnist<T>(false);
   for (const char* g : {"xor", "and", "or", "nand", "nor", "xnor"})
-    if (name == g) return load_gates(name);
+    if (name == g) return load_gates<T>(name);
   throw ValueError(fmt::format("load_builtin: unknown data set '{}'; valid names: {}", name,
                                fmt::join(builtin_names(), ", ")));
 }
@@ -739,7 +816,9 @@ Dataset load_builtin(const std::string& name) {
 // ---------------------------------------------------------------------------------------------
 // Splitting and encoding
 
-Split train_test_split(const Dataset& d, double test_fraction, std::uint64_t seed, bool stratify) {
+template <class T>
+BasicSplit<T> train_test_split(const BasicDataset<T>& d, double test_fraction, std::uint64_t seed,
+                               bool stratify) {
   if (!(test_fraction > 0 && test_fraction < 1))
     throw ValueError(fmt::format("train_test_split: test_fraction = {} must be in (0, 1)", test_fraction));
   const std::size_t n = d.size();
@@ -787,6 +866,20 @@ Split train_test_split(const Dataset& d, double test_fraction, std::uint64_t see
   return {d.subset(train), d.subset(test)};
 }
 
+#define AD_NN_DATA(T)                                                                               \
+  template BasicDataset<T> load_csv<T>(const std::string&, const CsvOptions&);                      \
+  template BasicDataset<T> load_idx<T>(const std::string&, const std::string&);                     \
+  template BasicDataset<T> load_digits<T>();                                                        \
+  template BasicDataset<T> load_breast_cancer<T>();                                                 \
+  template BasicDataset<T> load_iris<T>();                                                          \
+  template BasicDataset<T> load_fashion_mnist<T>(bool);                                             \
+  template BasicDataset<T> load_gates<T>(const std::string&);                                       \
+  template BasicDataset<T> load_builtin<T>(const std::string&);                                     \
+  template BasicSplit<T> train_test_split<T>(const BasicDataset<T>&, double, std::uint64_t, bool);
+AD_NN_DATA(float)
+AD_NN_DATA(double)
+#undef AD_NN_DATA
+
 xt::xarray<double> one_hot(const std::vector<std::size_t>& labels, std::size_t classes) {
   xt::xarray<double> out = xt::zeros<double>({labels.size(), classes});
   for (std::size_t i = 0; i < labels.size(); ++i) {
@@ -800,132 +893,224 @@ xt::xarray<double> one_hot(const std::vector<std::size_t>& labels, std::size_t c
 
 // ---------------------------------------------------------------------------------------------
 // Scalers
+//
+// Each method is one template over the data's element type V (double or float); statistics are
+// always double. The double methods and the float member templates (FloatArray X, which is
+// exactly xt::xarray<float>) both call it.
 
-void StandardScaler::fit(const xt::xarray<double>& x) {
+namespace {
+using FloatX = xt::xarray<float>;
+
+template <class V>
+void standard_fit(StandardScaler& sc, const xt::xarray<V>& x) {
   check_fit_input("StandardScaler::fit", x);
   const std::size_t n = row_count(x), w = row_width(x);
   const std::vector<std::size_t> shape = stat_shape(x);
-  mean = xt::zeros<double>(shape);
-  scale = xt::zeros<double>(shape);
+  sc.mean = xt::zeros<double>(shape);
+  sc.scale = xt::zeros<double>(shape);
+  double* mean = sc.mean.data();
+  double* scale = sc.scale.data();
   for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t j = 0; j < w; ++j) mean.data()[j] += x.data()[i * w + j];
-  for (std::size_t j = 0; j < w; ++j) mean.data()[j] /= static_cast<double>(n);
+    for (std::size_t j = 0; j < w; ++j) mean[j] += static_cast<double>(x.data()[i * w + j]);
+  for (std::size_t j = 0; j < w; ++j) mean[j] /= static_cast<double>(n);
   for (std::size_t i = 0; i < n; ++i)
     for (std::size_t j = 0; j < w; ++j) {
-      const double c = x.data()[i * w + j] - mean.data()[j];
-      scale.data()[j] += c * c;
+      const double c = static_cast<double>(x.data()[i * w + j]) - mean[j];
+      scale[j] += c * c;
     }
   for (std::size_t j = 0; j < w; ++j) {
-    const double s = std::sqrt(scale.data()[j] / static_cast<double>(n));
+    const double sd = std::sqrt(scale[j] / static_cast<double>(n));
     // Zero variance, or only rounding noise around a constant (as scikit-learn decides it).
-    const double noise = 10 * std::numeric_limits<double>::epsilon() * std::abs(mean.data()[j]);
-    scale.data()[j] = (s == 0 || s < noise) ? 1.0 : s;
+    const double noise = 10 * std::numeric_limits<double>::epsilon() * std::abs(mean[j]);
+    scale[j] = (sd == 0 || sd < noise) ? 1.0 : sd;
   }
 }
 
-xt::xarray<double> StandardScaler::transform(const xt::xarray<double>& x) const {
-  if (mean.size() == 0 || mean.dimension() == 0)
-    throw ValueError("StandardScaler::transform: call fit (on the training data) first");
-  check_fitted("StandardScaler::transform", mean, x);
-  return apply_columns(x, mean, scale, [](double v, double m, double s) { return (v - m) / s; });
+void standard_check(const char* who, const StandardScaler& sc) {
+  if (sc.mean.size() == 0 || sc.mean.dimension() == 0)
+    throw ValueError(fmt::format("{}: call fit (on the training data) first", who));
 }
 
-xt::xarray<double> StandardScaler::fit_transform(const xt::xarray<double>& x) {
-  fit(x);
-  return transform(x);
+double standardize(double v, double m, double sd) { return (v - m) / sd; }
+double unstandardize(double v, double m, double sd) { return v * sd + m; }
+
+template <class V>
+xt::xarray<V> standard_transform(const StandardScaler& sc, const xt::xarray<V>& x, bool inverse) {
+  const char* who = inverse ? "StandardScaler::inverse_transform" : "StandardScaler::transform";
+  standard_check(who, sc);
+  check_fitted(who, sc.mean, x);
+  return inverse ? apply_columns(x, sc.mean, sc.scale, unstandardize) : apply_columns(x, sc.mean, sc.scale, standardize);
 }
 
-void StandardScaler::transform_in_place(xt::xarray<double>& x) const {
-  if (mean.size() == 0 || mean.dimension() == 0)
-    throw ValueError("StandardScaler::transform_in_place: call fit (on the training data) first");
-  check_fitted("StandardScaler::transform_in_place", mean, x);
-  apply_columns_into(x, mean, scale, [](double v, double m, double s) { return (v - m) / s; }, x);
+template <class V>
+void standard_in_place(const StandardScaler& sc, xt::xarray<V>& x) {
+  standard_check("StandardScaler::transform_in_place", sc);
+  check_fitted("StandardScaler::transform_in_place", sc.mean, x);
+  apply_columns_into(x, sc.mean, sc.scale, standardize, x);
 }
 
-xt::xarray<double> StandardScaler::inverse_transform(const xt::xarray<double>& x) const {
-  if (mean.size() == 0 || mean.dimension() == 0)
-    throw ValueError("StandardScaler::inverse_transform: call fit (on the training data) first");
-  check_fitted("StandardScaler::inverse_transform", mean, x);
-  return apply_columns(x, mean, scale, [](double v, double m, double s) { return v * s + m; });
-}
-
-void MinMaxScaler::fit(const xt::xarray<double>& x) {
+template <class V>
+void minmax_fit(MinMaxScaler& sc, const xt::xarray<V>& x) {
   check_fit_input("MinMaxScaler::fit", x);
   const std::size_t n = row_count(x), w = row_width(x);
   const std::vector<std::size_t> shape = stat_shape(x);
-  min = xt::xarray<double>::from_shape(shape);
-  range = xt::xarray<double>::from_shape(shape);
+  sc.min = xt::xarray<double>::from_shape(shape);
+  sc.range = xt::xarray<double>::from_shape(shape);
   for (std::size_t j = 0; j < w; ++j) {
-    double lo = x.data()[j], hi = x.data()[j];
+    double lo = static_cast<double>(x.data()[j]), hi = lo;
     for (std::size_t i = 1; i < n; ++i) {
-      lo = std::min(lo, x.data()[i * w + j]);
-      hi = std::max(hi, x.data()[i * w + j]);
+      lo = std::min(lo, static_cast<double>(x.data()[i * w + j]));
+      hi = std::max(hi, static_cast<double>(x.data()[i * w + j]));
     }
-    min.data()[j] = lo;
-    range.data()[j] = hi > lo ? hi - lo : 1.0;
+    sc.min.data()[j] = lo;
+    sc.range.data()[j] = hi > lo ? hi - lo : 1.0;
   }
 }
 
-xt::xarray<double> MinMaxScaler::transform(const xt::xarray<double>& x) const {
-  if (min.size() == 0 || min.dimension() == 0)
-    throw ValueError("MinMaxScaler::transform: call fit (on the training data) first");
-  check_fitted("MinMaxScaler::transform", min, x);
-  return apply_columns(x, min, range, [](double v, double lo, double r) { return (v - lo) / r; });
+void minmax_check(const char* who, const MinMaxScaler& sc) {
+  if (sc.min.size() == 0 || sc.min.dimension() == 0)
+    throw ValueError(fmt::format("{}: call fit (on the training data) first", who));
 }
 
-xt::xarray<double> MinMaxScaler::fit_transform(const xt::xarray<double>& x) {
-  fit(x);
-  return transform(x);
+double to_unit(double v, double lo, double r) { return (v - lo) / r; }
+double from_unit(double v, double lo, double r) { return v * r + lo; }
+
+template <class V>
+xt::xarray<V> minmax_transform(const MinMaxScaler& sc, const xt::xarray<V>& x, bool inverse) {
+  const char* who = inverse ? "MinMaxScaler::inverse_transform" : "MinMaxScaler::transform";
+  minmax_check(who, sc);
+  check_fitted(who, sc.min, x);
+  return inverse ? apply_columns(x, sc.min, sc.range, from_unit) : apply_columns(x, sc.min, sc.range, to_unit);
 }
 
-void MinMaxScaler::transform_in_place(xt::xarray<double>& x) const {
-  if (min.size() == 0 || min.dimension() == 0)
-    throw ValueError("MinMaxScaler::transform_in_place: call fit (on the training data) first");
-  check_fitted("MinMaxScaler::transform_in_place", min, x);
-  apply_columns_into(x, min, range, [](double v, double lo, double r) { return (v - lo) / r; }, x);
+template <class V>
+void minmax_in_place(const MinMaxScaler& sc, xt::xarray<V>& x) {
+  minmax_check("MinMaxScaler::transform_in_place", sc);
+  check_fitted("MinMaxScaler::transform_in_place", sc.min, x);
+  apply_columns_into(x, sc.min, sc.range, to_unit, x);
 }
 
-xt::xarray<double> MinMaxScaler::inverse_transform(const xt::xarray<double>& x) const {
-  if (min.size() == 0 || min.dimension() == 0)
-    throw ValueError("MinMaxScaler::inverse_transform: call fit (on the training data) first");
-  check_fitted("MinMaxScaler::inverse_transform", min, x);
-  return apply_columns(x, min, range, [](double v, double lo, double r) { return v * r + lo; });
-}
-
-void MaxScaler::fit(const xt::xarray<double>& x) {
+template <class V>
+void max_fit(MaxScaler& sc, const xt::xarray<V>& x) {
   check_fit_input("MaxScaler::fit", x);
   double m = 0;
-  for (double v : x) m = std::max(m, std::abs(v));
-  divisor = m > 0 ? m : 1.0;
+  for (V v : x) m = std::max(m, std::abs(static_cast<double>(v)));
+  sc.divisor = m > 0 ? m : 1.0;
 }
 
-namespace {
-void check_max_fitted(const char* who, double divisor, const xt::xarray<double>& x) {
+template <class V>
+void check_max_fitted(const char* who, double divisor, const xt::xarray<V>& x) {
   if (!(divisor > 0)) throw ValueError(fmt::format("{}: call fit (on the training data) first", who));
   if (x.dimension() == 0)
     throw ShapeError(fmt::format("{}: expected (n, features) data, got a 0-d array", who));
 }
-}  // namespace
 
-xt::xarray<double> MaxScaler::transform(const xt::xarray<double>& x) const {
-  check_max_fitted("MaxScaler::transform", divisor, x);
-  return x / divisor;
+template <class V>
+xt::xarray<V> max_transform(const MaxScaler& sc, const xt::xarray<V>& x, bool inverse) {
+  check_max_fitted(inverse ? "MaxScaler::inverse_transform" : "MaxScaler::transform", sc.divisor, x);
+  xt::xarray<V> out = xt::xarray<V>::from_shape(x.shape());
+  const double d = sc.divisor;
+  for (std::size_t k = 0; k < x.size(); ++k) {
+    const double v = static_cast<double>(x.data()[k]);
+    out.data()[k] = static_cast<V>(inverse ? v * d : v / d);
+  }
+  return out;
 }
 
+template <class V>
+void max_in_place(const MaxScaler& sc, xt::xarray<V>& x) {
+  check_max_fitted("MaxScaler::transform_in_place", sc.divisor, x);
+  const double d = sc.divisor;
+  for (V& v : x) v = static_cast<V>(static_cast<double>(v) / d);
+}
+}  // namespace
+
+void StandardScaler::fit(const xt::xarray<double>& x) { standard_fit(*this, x); }
+xt::xarray<double> StandardScaler::transform(const xt::xarray<double>& x) const {
+  return standard_transform(*this, x, false);
+}
+xt::xarray<double> StandardScaler::fit_transform(const xt::xarray<double>& x) {
+  fit(x);
+  return transform(x);
+}
+void StandardScaler::transform_in_place(xt::xarray<double>& x) const { standard_in_place(*this, x); }
+xt::xarray<double> StandardScaler::inverse_transform(const xt::xarray<double>& x) const {
+  return standard_transform(*this, x, true);
+}
+template <FloatArray X>
+void StandardScaler::fit(const X& x) { standard_fit(*this, x); }
+template <FloatArray X>
+xt::xarray<float> StandardScaler::transform(const X& x) const { return standard_transform(*this, x, false); }
+template <FloatArray X>
+xt::xarray<float> StandardScaler::fit_transform(const X& x) {
+  fit(x);
+  return transform(x);
+}
+template <FloatArray X>
+void StandardScaler::transform_in_place(X& x) const { standard_in_place(*this, x); }
+template <FloatArray X>
+xt::xarray<float> StandardScaler::inverse_transform(const X& x) const { return standard_transform(*this, x, true); }
+
+void MinMaxScaler::fit(const xt::xarray<double>& x) { minmax_fit(*this, x); }
+xt::xarray<double> MinMaxScaler::transform(const xt::xarray<double>& x) const {
+  return minmax_transform(*this, x, false);
+}
+xt::xarray<double> MinMaxScaler::fit_transform(const xt::xarray<double>& x) {
+  fit(x);
+  return transform(x);
+}
+void MinMaxScaler::transform_in_place(xt::xarray<double>& x) const { minmax_in_place(*this, x); }
+xt::xarray<double> MinMaxScaler::inverse_transform(const xt::xarray<double>& x) const {
+  return minmax_transform(*this, x, true);
+}
+template <FloatArray X>
+void MinMaxScaler::fit(const X& x) { minmax_fit(*this, x); }
+template <FloatArray X>
+xt::xarray<float> MinMaxScaler::transform(const X& x) const { return minmax_transform(*this, x, false); }
+template <FloatArray X>
+xt::xarray<float> MinMaxScaler::fit_transform(const X& x) {
+  fit(x);
+  return transform(x);
+}
+template <FloatArray X>
+void MinMaxScaler::transform_in_place(X& x) const { minmax_in_place(*this, x); }
+template <FloatArray X>
+xt::xarray<float> MinMaxScaler::inverse_transform(const X& x) const { return minmax_transform(*this, x, true); }
+
+void MaxScaler::fit(const xt::xarray<double>& x) { max_fit(*this, x); }
+xt::xarray<double> MaxScaler::transform(const xt::xarray<double>& x) const { return max_transform(*this, x, false); }
 xt::xarray<double> MaxScaler::fit_transform(const xt::xarray<double>& x) {
   fit(x);
   return transform(x);
 }
-
 xt::xarray<double> MaxScaler::inverse_transform(const xt::xarray<double>& x) const {
-  check_max_fitted("MaxScaler::inverse_transform", divisor, x);
-  return x * divisor;
+  return max_transform(*this, x, true);
 }
+void MaxScaler::transform_in_place(xt::xarray<double>& x) const { max_in_place(*this, x); }
+template <FloatArray X>
+void MaxScaler::fit(const X& x) { max_fit(*this, x); }
+template <FloatArray X>
+xt::xarray<float> MaxScaler::transform(const X& x) const { return max_transform(*this, x, false); }
+template <FloatArray X>
+xt::xarray<float> MaxScaler::fit_transform(const X& x) {
+  fit(x);
+  return transform(x);
+}
+template <FloatArray X>
+void MaxScaler::transform_in_place(X& x) const { max_in_place(*this, x); }
+template <FloatArray X>
+xt::xarray<float> MaxScaler::inverse_transform(const X& x) const { return max_transform(*this, x, true); }
 
-void MaxScaler::transform_in_place(xt::xarray<double>& x) const {
-  check_max_fitted("MaxScaler::transform_in_place", divisor, x);
-  for (double& v : x) v /= divisor;
-}
+#define AD_NN_SCALER(S)                                                   \
+  template void S::fit<FloatX>(const FloatX&);                            \
+  template xt::xarray<float> S::transform<FloatX>(const FloatX&) const;   \
+  template xt::xarray<float> S::fit_transform<FloatX>(const FloatX&);     \
+  template void S::transform_in_place<FloatX>(FloatX&) const;             \
+  template xt::xarray<float> S::inverse_transform<FloatX>(const FloatX&) const;
+AD_NN_SCALER(StandardScaler)
+AD_NN_SCALER(MinMaxScaler)
+AD_NN_SCALER(MaxScaler)
+#undef AD_NN_SCALER
 
 // ---------------------------------------------------------------------------------------------
 // Minibatches

@@ -133,14 +133,18 @@ void agree(Communicator& comm, const std::string& error, int exit_code) {
 namespace detail {
 
 template <class T>
-void start_data_parallel(Communicator& comm, Module<T>& model, const xt::xarray<double>& x,
-                         const xt::xarray<double>& y, const FitOptions& o, const std::string& optimizer, double lr) {
-  auto shape = [](const xt::xarray<double>& a) {
+void start_data_parallel(Communicator& comm, Module<T>& model, DataRef x, DataRef y, const FitOptions& o,
+                         const std::string& optimizer, double lr) {
+  auto shape = [](DataRef a) {
     std::string s;
     for (auto d : a.shape()) s += fmt::format("{}{}", s.empty() ? "" : "x", d);
-    return s.empty() ? std::string("scalar") : s;
+    return (s.empty() ? std::string("scalar") : s) + (a.floats() ? " float32" : " float64");
   };
-  auto hash = [](const xt::xarray<double>& a) { return fmt::format("{:016x}", hash_bytes(a.data(), a.size() * sizeof(double))); };
+  auto hash = [](DataRef a) {
+    return a.visit([](const auto& v) {
+      return fmt::format("{:016x}", hash_bytes(v.data(), v.size() * sizeof(*v.data())));
+    });
+  };
   std::size_t params = 0;
   std::string layers;
   for (auto* p : model.parameters()) {
@@ -189,10 +193,10 @@ void average_buffers(Communicator& comm, Module<T>& model) {
   }
 }
 
-template void start_data_parallel<float>(Communicator&, Module<float>&, const xt::xarray<double>&,
-                                         const xt::xarray<double>&, const FitOptions&, const std::string&, double);
-template void start_data_parallel<double>(Communicator&, Module<double>&, const xt::xarray<double>&,
-                                          const xt::xarray<double>&, const FitOptions&, const std::string&, double);
+template void start_data_parallel<float>(Communicator&, Module<float>&, DataRef, DataRef, const FitOptions&,
+                                         const std::string&, double);
+template void start_data_parallel<double>(Communicator&, Module<double>&, DataRef, DataRef, const FitOptions&,
+                                          const std::string&, double);
 template void average_buffers<float>(Communicator&, Module<float>&);
 template void average_buffers<double>(Communicator&, Module<double>&);
 

@@ -164,7 +164,7 @@ struct Score {
   }
 };
 
-void check_xy(const char* who, const xt::xarray<double>& x, const xt::xarray<double>& y) {
+void check_xy(const char* who, DataRef x, DataRef y) {
   if (x.dimension() != 2)
     throw ShapeError(fmt::format("{}: x must be (n, features), got {}", who, shape_str(x.shape())));
   if (y.dimension() < 1 || y.dimension() > 2 || y.shape()[0] != x.shape()[0])
@@ -177,7 +177,7 @@ void check_xy(const char* who, const xt::xarray<double>& x, const xt::xarray<dou
 /// log(classes) for cross-entropy (a uniform guess), log 2 for bce, the targets' variance for mse
 /// (predicting their mean). `what` says which, for the error message.
 /// k: the model's outputs per row.
-double chance_loss(Loss loss, const xt::xarray<double>& y, std::size_t k, std::string& what) {
+double chance_loss(Loss loss, DataRef y, std::size_t k, std::string& what) {
   if (loss == Loss::cross_entropy) {
     what = fmt::format("log {} for {} classes", k, k);
     return std::log(static_cast<double>(k));
@@ -192,10 +192,12 @@ double chance_loss(Loss loss, const xt::xarray<double>& y, std::size_t k, std::s
   double total = 0;
   for (std::size_t c = 0; c < k; ++c) {
     double s = 0, ss = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      const double v = y.data()[i * k + c];
-      s += v, ss += v * v;
-    }
+    y.visit([&](const auto& a) {
+      for (std::size_t i = 0; i < n; ++i) {
+        const double v = static_cast<double>(a.data()[i * k + c]);
+        s += v, ss += v * v;
+      }
+    });
     const double mean = s / static_cast<double>(n);
     total += std::max(0.0, ss / static_cast<double>(n) - mean * mean);
   }
@@ -338,19 +340,30 @@ std::string History::to_csv() const {
 }
 
 // ---- the parts of fit -----------------------------------------------------------------------
+namespace {
+// y as (n, 1) in `copy` of its own type, when a loss other than cross-entropy gets (n,) targets.
+DataRef as_column(DataRef y, Loss loss, xt::xarray<double>& copy_d, xt::xarray<float>& copy_f) {
+  if (loss == Loss::cross_entropy || y.dimension() != 1) return y;
+  const std::vector<std::size_t> column{y.shape()[0], std::size_t(1)};
+  if (y.doubles()) {
+    copy_d = *y.doubles();
+    copy_d.reshape(column);
+    return DataRef(copy_d);
+  }
+  copy_f = *y.floats();
+  copy_f.reshape(column);
+  return DataRef(copy_f);
+}
+}  // namespace
+
 template <class T>
-EpochLoop<T>::EpochLoop(Trainer<T>& trainer, const xt::xarray<double>& x, const xt::xarray<double>& y,
-                        std::size_t batch_size)
-    : trainer_(trainer), x_(x), y_(&y), batch_size_(batch_size) {
+EpochLoop<T>::EpochLoop(Trainer<T>& trainer, DataRef x, DataRef y, std::size_t batch_size)
+    : trainer_(trainer), x_(x), y_(y), batch_size_(batch_size) {
   check_xy("EpochLoop", x, y);
   if (batch_size == 0) throw ValueError("EpochLoop: batch_size must be positive");
   batch_size_ = trainer.full_batch() ? x.shape()[0] : std::min(batch_size, x.shape()[0]);
   // Targets: labels stay (n,) for cross-entropy; other losses get a (rows, k) matrix.
-  if (trainer.loss() != Loss::cross_entropy && y.dimension() == 1) {
-    y2_ = y;
-    y2_.reshape({y.shape()[0], std::size_t(1)});
-    y_ = &y2_;
-  }
+  y_ = as_column(y, trainer.loss(), y2d_, y2f_);
 }
 
 template <class T>
@@ -369,8 +382,8 @@ EpochStats EpochLoop<T>::run(const std::vector<std::size_t>& order,
     const int slot = end - begin == bs ? 0 : 1;
     const auto [lo, hi] = comm ? share_of(end - begin, comm->rank(), comm->size())
                                : std::pair<std::size_t, std::size_t>(0, end - begin);
-    gather_rows(x_, order, begin + lo, begin + hi, xb_[slot]);
-    gather_rows(*y_, order, begin + lo, begin + hi, yb_[slot]);
+    x_.gather(order, begin + lo, begin + hi, xb_[slot]);
+    y_.gather(order, begin + lo, begin + hi, yb_[slot]);
     const double l = trainer_.step(xb_[slot], yb_[slot], std::span<const std::size_t>(order).subspan(begin + lo, hi - lo));
     loss_sum += l * static_cast<double>(end - begin);
     if (hi > lo) score.add(trainer_.last_output(), yb_[slot], trainer_.output_is_logits(), nullptr);
@@ -512,9 +525,9 @@ void DivergenceCheck::epoch(std::size_t epoch, double loss) {
 }
 
 // ---- fit: the parts put together ------------------------------------------------------------
+namespace detail {
 template <class T>
-History fit(Module<T>& model, Optimizer<T>& opt, const xt::xarray<double>& x, const xt::xarray<double>& y,
-            const FitOptions& o) {
+History fit(Module<T>& model, Optimizer<T>& opt, DataRef x, DataRef y, const FitOptions& o) {
   check_xy("fit", x, y);
   if ((o.x_val == nullptr) != (o.y_val == nullptr))
     throw ValueError("fit: give both x_val and y_val, or neither");
@@ -601,24 +614,21 @@ History fit(Module<T>& model, Optimizer<T>& opt, const xt::xarray<double>& x, co
   h.seconds = since(t_fit);
   return h;
 }
+}  // namespace detail
 
 // ---- evaluate / predict --------------------------------------------------------------------
+namespace detail {
 template <class T>
-Evaluation evaluate(Module<T>& model, const xt::xarray<double>& x, const xt::xarray<double>& y, Loss loss,
-                    std::size_t batch_size) {
+Evaluation evaluate(Module<T>& model, DataRef x, DataRef y, Loss loss, std::size_t batch_size) {
   check_xy("evaluate", x, y);
   const bool was_training = model.training();
   model.eval();
   NoGradGuard no_grad;
   const Plan<T> plan = make_plan(model, loss);
   const std::size_t n = x.shape()[0], bs = std::max<std::size_t>(1, std::min(batch_size, n));
-  xt::xarray<double> y2;
-  const xt::xarray<double>* yp = &y;
-  if (loss != Loss::cross_entropy && y.dimension() == 1) {
-    y2 = y;
-    y2.reshape({n, std::size_t(1)});
-    yp = &y2;
-  }
+  xt::xarray<double> y2d;
+  xt::xarray<float> y2f;
+  const DataRef yc = as_column(y, loss, y2d, y2f);
   std::vector<std::size_t> idx(n), labels;
   for (std::size_t i = 0; i < n; ++i) idx[i] = i;
   Tape<T> tape;
@@ -631,8 +641,8 @@ Evaluation evaluate(Module<T>& model, const xt::xarray<double>& x, const xt::xar
   try {
     for (std::size_t begin = 0; begin < n; begin += bs) {
       const std::size_t end = std::min(n, begin + bs);
-      gather_rows(x, idx, begin, end, xb);
-      gather_rows(*yp, idx, begin, end, yb);
+      x.gather(idx, begin, end, xb);
+      yc.gather(idx, begin, end, yb);
       tape.clear();
       Var<T> out = forward(model, plan, tape.constant(xb));
       total += static_cast<double>(data_loss(plan, out, yb, labels, std::span<const std::size_t>(idx).subspan(begin, end - begin)).item()) *
@@ -650,7 +660,7 @@ Evaluation evaluate(Module<T>& model, const xt::xarray<double>& x, const xt::xar
 }
 
 template <class T>
-xt::xarray<double> predict(Module<T>& model, const xt::xarray<double>& x, std::size_t batch_size) {
+xt::xarray<double> predict(Module<T>& model, DataRef x, std::size_t batch_size) {
   if (x.dimension() != 2) throw ShapeError(fmt::format("predict: x must be (n, features), got {}", shape_str(x.shape())));
   const bool was_training = model.training();
   model.eval();
@@ -664,7 +674,7 @@ xt::xarray<double> predict(Module<T>& model, const xt::xarray<double>& x, std::s
   try {
     for (std::size_t begin = 0; begin < n; begin += bs) {
       const std::size_t end = std::min(n, begin + bs);
-      gather_rows(x, idx, begin, end, xb);
+      x.gather(idx, begin, end, xb);
       tape.clear();
       const xt::xarray<T>& out = model.forward(tape.constant(xb)).value();
       const std::size_t k = out.size() / (end - begin);
@@ -678,6 +688,7 @@ xt::xarray<double> predict(Module<T>& model, const xt::xarray<double>& x, std::s
   model.train(was_training);
   return result;
 }
+}  // namespace detail
 
 std::vector<std::size_t> classes_from_scores(const xt::xarray<double>& s, double threshold) {
   if (s.dimension() == 0 || s.dimension() > 2)
@@ -695,11 +706,9 @@ std::vector<std::size_t> classes_from_scores(const xt::xarray<double>& s, double
   template class Trainer<T>;                                                                                  \
   template class EpochLoop<T>;                                                                                \
   template class EarlyStopping<T>;                                                                            \
-  template History fit<T>(Module<T>&, Optimizer<T>&, const xt::xarray<double>&, const xt::xarray<double>&,     \
-                          const FitOptions&);                                                                 \
-  template Evaluation evaluate<T>(Module<T>&, const xt::xarray<double>&, const xt::xarray<double>&, Loss,      \
-                                  std::size_t);                                                               \
-  template xt::xarray<double> predict<T>(Module<T>&, const xt::xarray<double>&, std::size_t);
+  template History detail::fit<T>(Module<T>&, Optimizer<T>&, DataRef, DataRef, const FitOptions&);          \
+  template Evaluation detail::evaluate<T>(Module<T>&, DataRef, DataRef, Loss, std::size_t);                   \
+  template xt::xarray<double> detail::predict<T>(Module<T>&, DataRef, std::size_t);
 AD_NN_TRAIN(float)
 AD_NN_TRAIN(double)
 #undef AD_NN_TRAIN

@@ -223,16 +223,18 @@ inline bool is_builtin(const std::string& name) {
 
 /// A data set given on the command line: a built-in name, a CSV file, or (with labels_idx) an
 /// IDX images file plus its labels file. label_column: as CsvOptions (-1 last, -2 none).
-inline ad::nn::Dataset load_data(const std::string& spec, const std::string& labels_idx, int label_column) {
-  if (!labels_idx.empty()) return ad::nn::load_idx(spec, labels_idx);
-  if (is_builtin(spec)) return ad::nn::load_builtin(spec);
+/// D: the element type the data is held in (float for a float32 model).
+template <class D = double>
+ad::nn::BasicDataset<D> load_data(const std::string& spec, const std::string& labels_idx, int label_column) {
+  if (!labels_idx.empty()) return ad::nn::load_idx<D>(spec, labels_idx);
+  if (is_builtin(spec)) return ad::nn::load_builtin<D>(spec);
   std::ifstream probe(spec);
   if (!probe && spec.find('/') == std::string::npos && spec.find('.') == std::string::npos)
     throw UsageError{fmt::format("--data: '{}' is neither a built-in data set ({}) nor an existing file", spec,
                                  join(ad::nn::builtin_names()))};
   ad::nn::CsvOptions o;
   o.label_column = label_column;
-  return ad::nn::load_csv(spec, o);
+  return ad::nn::load_csv<D>(spec, o);
 }
 
 /// Input scaling fitted on the training part, by the library's scalers (ad/nn/data.hpp): none,
@@ -246,13 +248,15 @@ struct Scaling {
 
   static std::vector<std::string> kinds() { return {"auto", "none", "standard", "minmax", "max"}; }
 
-  void fit(const xt::xarray<double>& x) {
+  template <class V>
+  void fit(const xt::xarray<V>& x) {
     if (kind == "standard") standard.fit(x);
     else if (kind == "minmax") minmax.fit(x);
     else if (kind == "max") max.fit(x);
   }
-  /// In place: the training set of Fashion-MNIST is 376 MB of doubles.
-  void apply(xt::xarray<double>& x) const {
+  /// In place: the training set of Fashion-MNIST is 376 MB of doubles (188 MB of floats).
+  template <class V>
+  void apply(xt::xarray<V>& x) const {
     if (kind == "none" || x.size() == 0) return;
     if (kind == "standard") standard.transform_in_place(x);
     else if (kind == "minmax") minmax.transform_in_place(x);

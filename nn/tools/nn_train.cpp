@@ -473,8 +473,10 @@ std::unique_ptr<Optimizer<T>> make_opt(const Config& c, std::vector<Parameter<T>
 }
 
 /// The data after splitting and scaling, plus what was decided about it.
+/// D: the element type the data is held in, the model's (a float32 model trains from float data).
+template <class D>
 struct Prepared {
-  Dataset train, val, test;
+  BasicDataset<D> train, val, test;
   bool has_val = false, test_is_train = false;
   cli::Meta meta;
   std::string data_label;
@@ -487,9 +489,10 @@ Loss resolve_loss(const Config& c) {
   return Loss::cross_entropy;
 }
 
-Prepared prepare(Config& c) {
-  Prepared p;
-  Dataset all = cli::load_data(c.data, c.labels_idx, c.label_column);
+template <class D>
+Prepared<D> prepare(Config& c) {
+  Prepared<D> p;
+  BasicDataset<D> all = cli::load_data<D>(c.data, c.labels_idx, c.label_column);
   const std::vector<std::string> class_names = all.class_names;
   const Loss loss = resolve_loss(c);
   const bool regression = loss == Loss::mse;
@@ -504,13 +507,13 @@ Prepared prepare(Config& c) {
   if (gates && !c.test_fraction_set) tf = 0;  // four rows: the truth table is the whole world
   if (!test_data.empty()) {
     p.train = std::move(all);
-    p.test = cli::load_data(test_data, "", c.label_column);
+    p.test = cli::load_data<D>(test_data, "", c.label_column);
     if (p.test.features() != p.train.features())
       throw ad::ShapeError(fmt::format("--test-data {}: {} features, but the training data has {}", test_data,
                                        p.test.features(), p.train.features()));
     tf = 0;
   } else if (tf > 0) {
-    Split s = train_test_split(all, tf, c.seed, c.stratify && !regression);
+    auto s = train_test_split(all, tf, c.seed, c.stratify && !regression);
     p.train = std::move(s.train);
     p.test = std::move(s.test);
   } else {
@@ -521,7 +524,7 @@ Prepared prepare(Config& c) {
   double vf = c.val_fraction;
   if (vf == 0 && !c.grid.empty()) vf = 0.2;
   if (vf > 0) {
-    Split s = train_test_split(p.train, vf, c.seed + 1, c.stratify && !regression);
+    auto s = train_test_split(p.train, vf, c.seed + 1, c.stratify && !regression);
     p.train = std::move(s.train);
     p.val = std::move(s.test);
     p.has_val = true;
@@ -605,7 +608,7 @@ struct Run {
 };
 
 template <class T>
-Run<T> train_once(const Config& c, const Prepared& p, bool verbose, Communicator& comm) {
+Run<T> train_once(const Config& c, const Prepared<T>& p, bool verbose, Communicator& comm) {
   const Loss loss = resolve_loss(c);
   std::string output = c.output;
   if (output == "auto") output = loss == Loss::cross_entropy ? "softmax" : loss == Loss::bce ? "sigmoid" : "identity";
@@ -662,11 +665,11 @@ Run<T> train_once(const Config& c, const Prepared& p, bool verbose, Communicator
 
 /// Under mpirun: every rank must train the same network on the same data with the same settings;
 /// the first difference is named ("rank 1 has --layers 64,40,10, rank 0 has 64,50,10").
-void check_ranks(const Config& c, const Prepared& p, Communicator& comm) {
-  auto data = [](const Dataset& d) {
+template <class T>
+void check_ranks(const Config& c, const Prepared<T>& p, Communicator& comm) {
+  auto data = [](const BasicDataset<T>& d) {
     return fmt::format("{} rows x {} features (hash {:016x}, labels {:016x})", d.size(), d.features(),
-                       hash_bytes(d.x.data(), d.x.size() * sizeof(double)),
-                       hash_bytes(d.y.data(), d.y.size() * sizeof(double)));
+                       hash_bytes(d.x.data(), d.x.size() * sizeof(T)), hash_bytes(d.y.data(), d.y.size() * sizeof(T)));
   };
   std::vector<std::string> sizes, grid;
   for (auto s : c.layers) sizes.push_back(std::to_string(s));
@@ -713,7 +716,7 @@ std::string default_title(const Config& c) {
 template <class T>
 int run(Config& c, Communicator& comm) {
   const auto t0 = std::chrono::steady_clock::now();
-  Prepared p = cli::on_every_rank(comm, [&] { return prepare(c); });
+  Prepared<T> p = cli::on_every_rank(comm, [&] { return prepare<T>(c); });
   if (comm.size() > 1) check_ranks(c, p, comm);
   const Loss loss = resolve_loss(c);
   const bool regression = loss == Loss::mse;

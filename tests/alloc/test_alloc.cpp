@@ -105,6 +105,7 @@ TEST_CASE_TEMPLATE("alloc: W1b on the tensor tape with slice and elementwise all
 
 #include <ad/nn/module.hpp>
 #include <ad/nn/optim.hpp>
+#include <ad/nn/random.hpp>
 #include <ad/nn/train.hpp>
 
 TEST_CASE_TEMPLATE("alloc: nn::Trainer steps (mlp, dropout, Adam, L2, clipping) allocate nothing after warm-up", T, double,
@@ -128,6 +129,40 @@ TEST_CASE_TEMPLATE("alloc: nn::Trainer steps (mlp, dropout, Adam, L2, clipping) 
   for (int i = 0; i < 500; ++i) last = trainer.step(xb, yb);
   CHECK(g_allocations.load() - before == 0);
   CHECK(last < first / 10);  // it does train
+}
+
+TEST_CASE_TEMPLATE("alloc: EpochLoop epochs over double or float data, reshuffled, allocate nothing after warm-up", T,
+                   double, float) {
+  // 100 rows in batches of 32: three full batches and a short one of 4 (the second tape), the
+  // rows gathered from data held as double (converted) and as float (a memcpy per row), the
+  // order reshuffled every epoch as fit does. Trainer::step reads each batch in place
+  // (constant_ref) and overwrites the gradients (SinkMode::assign).
+  const std::size_t n = 100;
+  xt::xarray<double> xd = xt::zeros<double>({n, std::size_t(20)}), yd = xt::zeros<double>({n});
+  for (std::size_t i = 0; i < xd.size(); ++i) xd.data()[i] = ((i * 13) % 29) / 29.0;
+  for (std::size_t i = 0; i < n; ++i) yd.data()[i] = static_cast<double>(i % 4);
+  const xt::xarray<float> xf = xt::cast<float>(xd), yf = xt::cast<float>(yd);
+  for (int data = 0; data < 2; ++data) {
+    CAPTURE(data);
+    auto net = ad::nn::mlp<T>({20, 16, 4}, "relu", "softmax", 1);
+    ad::nn::Adam<T> opt(net.parameters(), {.lr = 1e-3});
+    ad::nn::Trainer<T> trainer(net, opt, ad::nn::Loss::cross_entropy);
+    ad::nn::EpochLoop<T> loop(trainer, data == 0 ? ad::nn::DataRef(xd) : ad::nn::DataRef(xf),
+                              data == 0 ? ad::nn::DataRef(yd) : ad::nn::DataRef(yf), 32);
+    std::vector<std::size_t> order(n);
+    for (std::size_t i = 0; i < n; ++i) order[i] = i;
+    ad::nn::Rng rng(1);
+    double first = loop.run(order).loss, last = 0;
+    rng.shuffle(order);
+    (void)loop.run(order);
+    const long before = g_allocations.load();
+    for (int e = 0; e < 100; ++e) {
+      rng.shuffle(order);
+      last = loop.run(order).loss;
+    }
+    CHECK(g_allocations.load() - before == 0);
+    CHECK(last < first);
+  }
 }
 
 TEST_CASE("alloc: a scalar recording with an ad::Sum made afresh each time allocates nothing after warm-up") {

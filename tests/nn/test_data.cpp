@@ -7,6 +7,7 @@
 
 #include "support.hpp"
 #include <xtensor/xbuilder.hpp>
+#include <xtensor/xmath.hpp>
 #include <xtensor/xview.hpp>
 #include <zlib.h>
 
@@ -778,4 +779,95 @@ TEST_CASE("data: gather_rows from float data copies rows as they are, or widens 
   // an expression still selects the double version, as before this overload existed
   ad::nn::gather_rows(xt::xarray<double>{1, 2} * 2.0, {1}, 0, 1, d);
   CHECK(d == xt::xarray<double>{4});
+}
+
+TEST_CASE("data: every loader reads float data as the double loader's values rounded once") {
+  using ad::nn::FloatDataset;
+  for (const std::string name : {"digits", "breast-cancer", "iris", "xor"}) {
+    CAPTURE(name);
+    const Dataset d = ad::nn::load_builtin(name);
+    const FloatDataset f = ad::nn::load_builtin<float>(name);
+    REQUIRE(f.x.shape() == d.x.shape());
+    REQUIRE(f.y.shape() == d.y.shape());
+    CHECK(f.x == xt::xarray<float>(xt::cast<float>(d.x)));
+    CHECK(f.y == xt::xarray<float>(xt::cast<float>(d.y)));
+    CHECK(f.labels() == d.labels());
+    CHECK(f.classes() == d.classes());
+    CHECK(f.class_names == d.class_names);
+    CHECK(f.feature_names == d.feature_names);
+    const FloatDataset c = d.as<float>();  // the conversion gives the same numbers
+    CHECK(c.x == f.x);
+    CHECK(c.y == f.y);
+  }
+  // breast cancer has values that float cannot hold exactly: they are rounded, not truncated
+  const Dataset d = ad::nn::load_breast_cancer();
+  const auto f = ad::nn::load_breast_cancer<float>();
+  bool rounded = false;
+  for (std::size_t k = 0; k < d.x.size(); ++k) {
+    const double v = d.x.data()[k], r = static_cast<double>(f.x.data()[k]);
+    CHECK(std::abs(v - r) <= std::abs(v) * 6e-8);
+    rounded = rounded || v != r;
+  }
+  CHECK(rounded);
+}
+
+TEST_CASE("data: Fashion-MNIST as float is the same pixels in half the memory") {
+  const auto f = ad::nn::load_fashion_mnist<float>(false);
+  const Dataset d = ad::nn::load_fashion_mnist(false);
+  CHECK(f.x.shape() == d.x.shape());
+  CHECK(f.x == xt::xarray<float>(xt::cast<float>(d.x)));  // integers 0..255: exact
+  CHECK(f.labels() == d.labels());
+  CHECK(f.class_names == d.class_names);
+  CHECK(sizeof(*f.x.data()) * 2 == sizeof(*d.x.data()));
+}
+
+TEST_CASE("data: float loading refuses values beyond float's range, naming where") {
+  TempDir dir("floatcsv");
+  const auto big = dir.write("big.csv", "1,2,0\n3,1e300,1\n");
+  CHECK(ad::nn::load_csv(big).x(1, 1) == 1e300);  // fine as double
+  const auto m = message_of<ad::ValueError>([&] { ad::nn::load_csv<float>(big); });
+  CHECK(has(m, big + ":2:2"));
+  CHECK(has(m, "float32"));
+  Dataset d;
+  d.x = xt::xarray<double>{{1, -1e39}};
+  d.y = xt::xarray<double>{0};
+  const auto m2 = message_of<ad::ValueError>([&] { (void)d.as<float>(); });
+  CHECK(has(m2, "x[0, 1]"));
+  // a label that is not a class index is still caught before narrowing
+  const auto labels = dir.write("labels.csv", "1,2,0.5\n");
+  CHECK(has(message_of<ad::ValueError>([&] { (void)ad::nn::load_csv<float>(labels).labels(); }), "y[0] = 0.5"));
+}
+
+TEST_CASE("data: split, subset and scalers on float data match the double path") {
+  const Dataset d = ad::nn::load_breast_cancer();
+  const auto f = d.as<float>();
+  const auto sd = ad::nn::train_test_split(d, 0.25, 7, true);
+  const auto sf = ad::nn::train_test_split(f, 0.25, 7, true);
+  CHECK(sf.train.x == xt::xarray<float>(xt::cast<float>(sd.train.x)));
+  CHECK(sf.test.labels() == sd.test.labels());
+  CHECK(f.subset({5, 1, 5}).x == xt::xarray<float>(xt::cast<float>(d.subset({5, 1, 5}).x)));
+  // Statistics are double in both cases, from the same values: fit on the float data and on
+  // its values widened to double give the same numbers; transforming float data rounds the
+  // double result once.
+  const xt::xarray<double> widened = xt::cast<double>(sf.train.x);
+  ad::nn::StandardScaler a, b;
+  a.fit(sf.train.x);
+  b.fit(widened);
+  CHECK(a.mean == b.mean);
+  CHECK(a.scale == b.scale);
+  const xt::xarray<float> t = a.transform(sf.test.x);
+  CHECK(t == xt::xarray<float>(xt::cast<float>(b.transform(xt::xarray<double>(xt::cast<double>(sf.test.x))))));
+  xt::xarray<float> in_place = sf.test.x;
+  a.transform_in_place(in_place);
+  CHECK(in_place == t);
+  const xt::xarray<float> back = a.inverse_transform(t);
+  CHECK(xt::allclose(back, sf.test.x, 1e-5, 1e-3));
+  ad::nn::MinMaxScaler mm, mmd;
+  CHECK(mm.fit_transform(sf.train.x) == xt::xarray<float>(xt::cast<float>(mmd.fit_transform(widened))));
+  ad::nn::MaxScaler mx, mxd;
+  CHECK(mx.fit_transform(sf.train.x) == xt::xarray<float>(xt::cast<float>(mxd.fit_transform(widened))));
+  CHECK(mx.divisor == mxd.divisor);
+  // the fitted-shape check names the shapes for float data too
+  CHECK(has(message_of<ad::ShapeError>([&] { (void)a.transform(xt::xarray<float>::from_shape({2, 3})); }),
+            "(2, 3)"));
 }

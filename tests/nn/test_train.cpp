@@ -181,6 +181,53 @@ TEST_CASE("fit rejects bad input with messages naming the problem") {
   CHECK_THROWS_WITH_AS(fit(net, opt, x, bad, {.verbose = 0}), doctest::Contains("not a class index"), ValueError);
 }
 
+TEST_CASE("a float model trains from float data exactly as from double data, in its own precision") {
+  // Digits / 16 are exact in float, so gathering float rows (memcpy) and converting double rows
+  // give the same minibatches: the whole run must agree bit for bit, validation included.
+  Dataset d = load_digits();
+  for (auto& v : d.x) v /= 16.0;
+  const Split s = train_test_split(d, 0.2, 1);
+  const FloatDataset train = s.train.as<float>(), test = s.test.as<float>();
+  auto run = [&](auto xtr, auto ytr, auto xte, auto yte) {
+    auto net = mlp<float>({64, 20, 10}, "tanh", "softmax", 2);
+    Adam<float> opt(net.parameters(), {.lr = 0.01});
+    History h = fit(net, opt, *xtr, *ytr,
+                    {.epochs = 3, .batch_size = 64, .seed = 3, .x_val = xte, .y_val = yte, .verbose = 0});
+    Evaluation ev = evaluate(net, *xte, *yte, Loss::cross_entropy);
+    xt::xarray<double> pred = predict(net, *xte);
+    return std::make_tuple(std::move(net), h, ev, pred);
+  };
+  auto [nd, hd, ed, pd] = run(&s.train.x, &s.train.y, &s.test.x, &s.test.y);
+  auto [nf, hf, ef, pf] = run(&train.x, &train.y, &test.x, &test.y);
+  auto [nm, hm, em, pm] = run(&train.x, &s.train.y, &test.x, &s.test.y);  // float x, double labels
+  CHECK(same_bits(nd, nf));
+  CHECK(same_bits(nd, nm));
+  REQUIRE(hd.epochs.size() == 3);
+  for (std::size_t e = 0; e < 3; ++e) {
+    CHECK(hf.epochs[e].loss == hd.epochs[e].loss);
+    CHECK(hf.epochs[e].val_loss == hd.epochs[e].val_loss);
+    CHECK(hm.epochs[e].val_metric == hd.epochs[e].val_metric);
+  }
+  CHECK(ef.loss == ed.loss);
+  CHECK(ef.predicted == ed.predicted);
+  CHECK(pf == pd);
+  CHECK(em.metric == ed.metric);
+  CHECK(ed.metric > 0.8);  // and it learned something
+  // mse with (n,) float targets is reshaped to a column like double targets
+  auto reg = mlp<float>({64, 8, 1}, "relu", "identity", 1);
+  SGD<float> opt(reg.parameters(), {.lr = 0.01});
+  const xt::xarray<float> target = xt::cast<float>(s.train.y) / 9.0f;
+  History hr = fit(reg, opt, train.x, target, {.epochs = 2, .batch_size = 100, .loss = Loss::mse, .verbose = 0});
+  CHECK(hr.metric == "r2");
+  CHECK(std::isfinite(hr.last().loss));
+  // bad float input gets the same messages as double input
+  const xt::xarray<float> short_y = xt::zeros<float>({3});
+  CHECK_THROWS_WITH_AS(fit(nf, *std::make_unique<SGD<float>>(nf.parameters(), SGDOptions{.lr = 0.1}), train.x, short_y,
+                           {.verbose = 0}),
+                       doctest::Contains("y must be (n,) or (n, k)"), ShapeError);
+  CHECK_THROWS_AS(predict(nf, xt::xarray<float>(xt::zeros<float>({4}))), ShapeError);
+}
+
 // ---- the parts of fit -----------------------------------------------------------------------
 namespace {
 // y = w x + b with w = b = 0.

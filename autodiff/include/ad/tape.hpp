@@ -92,6 +92,8 @@ struct Node {
   bool has_grad = false;               // grad holds a contribution of the current sweep
   bool active = false;                 // visited by the current sweep
   bool has_grad_tangent = false;       // grad_tangent holds a contribution of the current hvp sweep
+  bool grad_in_sink = false;           // backward(assign) lent this leaf's sink as its adjoint buffer:
+                                       // the adjoint is in *sink (Var::grad reads it there)
   int axis = 0;                        // axis ops (reductions, softmax, slice): the axis, >= 0
   double scale = 1;                    // sum and mean: the factor of the sum (1, or 1/n)
   std::size_t start = 0;               // slice: the first index taken along the axis
@@ -280,6 +282,8 @@ class Tape {
   void sweep(std::uint32_t y, std::uint32_t lowest);
   void after_backward(const detail::Node<T>& n);
   void flush_sinks(std::uint32_t y, SinkMode mode = SinkMode::accumulate);
+  void lend_sinks();
+  void return_sinks();
   std::uint32_t activate_from(const Var<T>& y, const std::vector<Var<T>>& xs, const char* op);
   void tangent_sweep(const Var<T>& y, const std::vector<Var<T>>& xs, const std::vector<xt::xarray<T>>& vs,
                      std::uint32_t lowest, const char* op);
@@ -292,6 +296,7 @@ class Tape {
   std::uint32_t epoch_ = detail::next_tape_epoch();
   bool anomaly_ = false;
   std::vector<const xt::xarray<T>*> assigned_;  // flush_sinks(assign): sinks written this sweep
+  std::vector<std::uint32_t> lent_;              // lend_sinks: per sink of assigned_, its only leaf (or none)
 };
 
 template <class T>

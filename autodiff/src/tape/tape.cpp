@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 #include <atomic>
 #include <cmath>
 
@@ -52,6 +53,7 @@ const xt::xarray<T>& Var<T>::value() const {
 template <class T>
 const xt::xarray<T>& Var<T>::grad() const {
   auto& n = tape().checked(*this, "grad");
+  if (n.grad_in_sink) return *n.sink;  // backward(y, SinkMode::assign) wrote it there directly
   if (!n.has_grad) {
     n.grad.resize(n.val().shape());
     std::fill(n.grad.begin(), n.grad.end(), T(0));
@@ -106,6 +108,7 @@ detail::Node<T>& Tape<T>::push(const char* op) {
   n.requires_grad = false;
   n.has_grad = false;
   n.has_grad_tangent = false;
+  n.grad_in_sink = false;
   n.active = false;
   n.axis = 0;
   n.scale = 1;
@@ -242,10 +245,54 @@ void Tape<T>::backward(const Var<T>& y, SinkMode sinks) {
                                 "(reduce it with sum() or mean(), or pass a seed of that shape)",
                                 shape_str(ny.val().shape())));
   activate_all();
+  if (sinks == SinkMode::assign) lend_sinks();
   seed_buffer(ny);
   ny.grad.data()[0] = T(1);
-  sweep(y.id(), 0);
+  try {
+    sweep(y.id(), 0);
+  } catch (...) {
+    return_sinks();
+    throw;
+  }
+  return_sinks();
   flush_sinks(y.id(), sinks);
+}
+
+// SinkMode::assign writes the gradient of a parameter recorded once straight into its sink: the
+// sink's buffer is swapped in as the leaf's adjoint buffer for the sweep (an O(1) swap of the two
+// arrays), so the first contribution (matmul's sgemm with beta = 0, say) lands in the sink and no
+// copy follows. A sink shared by several leaves is not lent: flush_sinks adds those up as before.
+template <class T>
+void Tape<T>::lend_sinks() {
+  assigned_.clear();  // keep their capacity: no allocation after the first sweep
+  lent_.clear();
+  constexpr std::uint32_t shared = std::numeric_limits<std::uint32_t>::max();
+  for (std::size_t i = 0; i < size_; ++i) {
+    if (!nodes_[i].sink) continue;
+    const auto at = std::find(assigned_.begin(), assigned_.end(), nodes_[i].sink);
+    if (at == assigned_.end()) {
+      assigned_.push_back(nodes_[i].sink);
+      lent_.push_back(static_cast<std::uint32_t>(i));
+    } else {
+      lent_[static_cast<std::size_t>(at - assigned_.begin())] = shared;
+    }
+  }
+  for (std::uint32_t i : lent_) {
+    if (i == shared) continue;
+    auto& n = nodes_[i];
+    std::swap(n.grad, *n.sink);
+    n.grad_in_sink = true;
+  }
+}
+
+template <class T>
+void Tape<T>::return_sinks() {
+  for (std::uint32_t i : lent_) {
+    if (i == std::numeric_limits<std::uint32_t>::max()) continue;
+    auto& n = nodes_[i];
+    std::swap(n.grad, *n.sink);
+  }
+  lent_.clear();
 }
 
 // Each parameter leaf reached by the sweep adds its adjoint (every use of it, summed) into its
@@ -260,6 +307,7 @@ void Tape<T>::flush_sinks(std::uint32_t y, SinkMode mode) {
     auto& n = nodes_[i];
     if (!n.sink) continue;
     const bool reached = n.has_grad && i <= y;
+    if (n.grad_in_sink && reached) continue;  // the sweep wrote the sink itself (lend_sinks)
     bool first = false;
     if (assign && std::find(assigned_.begin(), assigned_.end(), n.sink) == assigned_.end()) {
       first = true;
@@ -291,6 +339,7 @@ template <class T>
 void Tape<T>::activate_all() {
   for (std::size_t i = 0; i < size_; ++i) {
     nodes_[i].has_grad = false;
+    nodes_[i].grad_in_sink = false;
     nodes_[i].active = nodes_[i].requires_grad;
   }
 }
@@ -317,7 +366,7 @@ std::uint32_t Tape<T>::activate_from(const Var<T>& y, const std::vector<Var<T>>&
   for (auto& x : xs) lowest = std::min(lowest, checked(x, op).requires_grad ? x.id() : lowest);
   for (std::size_t i = 0; i < size_; ++i) {
     auto& n = nodes_[i];
-    n.has_grad = n.has_grad_tangent = n.active = false;
+    n.has_grad = n.has_grad_tangent = n.active = n.grad_in_sink = false;
   }
   for (auto& x : xs) nodes_[x.id()].active = nodes_[x.id()].requires_grad;
   for (std::uint32_t i = lowest; i <= y.id(); ++i) {

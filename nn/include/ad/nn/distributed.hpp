@@ -124,14 +124,15 @@ void check_same(Communicator& comm, const std::string& who,
 void agree(Communicator& comm, const std::string& error, int exit_code = 1);
 
 struct FitOptions;
+class DataRef;
 
 namespace detail {
 /// fit's start on more than one rank: check_same over the data (shapes and hashes of x, y and
 /// the validation set) and the options, broadcast_state from rank 0, and every Dropout layer of
 /// a Sequential reseeded per rank (each rank draws its own masks for its own rows).
 template <class T>
-void start_data_parallel(Communicator& comm, Module<T>& model, const xt::xarray<double>& x,
-                         const xt::xarray<double>& y, const FitOptions& o, const std::string& optimizer, double lr);
+void start_data_parallel(Communicator& comm, Module<T>& model, DataRef x, DataRef y, const FitOptions& o,
+                         const std::string& optimizer, double lr);
 /// The model's tensors that are not parameters (BatchNorm1d's running statistics, updated from
 /// each rank's share): replaced by their mean over the ranks, so every rank holds the same model.
 template <class T>
@@ -144,12 +145,10 @@ extern template std::uint64_t state_hash<float>(Module<float>&);
 extern template std::uint64_t state_hash<double>(Module<double>&);
 extern template void check_replicas<float>(Communicator&, Module<float>&, const std::string&);
 extern template void check_replicas<double>(Communicator&, Module<double>&, const std::string&);
-extern template void detail::start_data_parallel<float>(Communicator&, Module<float>&, const xt::xarray<double>&,
-                                                        const xt::xarray<double>&, const FitOptions&,
-                                                        const std::string&, double);
-extern template void detail::start_data_parallel<double>(Communicator&, Module<double>&, const xt::xarray<double>&,
-                                                         const xt::xarray<double>&, const FitOptions&,
-                                                         const std::string&, double);
+extern template void detail::start_data_parallel<float>(Communicator&, Module<float>&, DataRef, DataRef,
+                                                        const FitOptions&, const std::string&, double);
+extern template void detail::start_data_parallel<double>(Communicator&, Module<double>&, DataRef, DataRef,
+                                                         const FitOptions&, const std::string&, double);
 extern template void detail::average_buffers<float>(Communicator&, Module<float>&);
 extern template void detail::average_buffers<double>(Communicator&, Module<double>&);
 

@@ -11,8 +11,9 @@
 // keeps its buffers, so after the first full and the first short (last) minibatch a step
 // allocates nothing: full batches and the short last batch of an epoch use two separate tapes.
 //
-// Data comes in as double matrices (n, features), as the data module loads it; it is converted
-// to T one minibatch at a time into reused buffers. Targets y:
+// Data comes in as double or float matrices (n, features), as the data module loads it (a
+// FloatDataset for a float model holds the data once, in half the memory); each minibatch is
+// gathered into reused buffers of T, one memcpy per row when the data already is T. Targets y:
 //   cross_entropy     (n,) integer class labels stored as doubles, or (n, classes) one-hot / soft
 //   bce, bce_with_logits  (n,) or (n, 1) of 0/1
 //   mse               (n,) or (n, outputs)
@@ -25,6 +26,7 @@
 #pragma once
 
 #include <ad/error.hpp>
+#include <ad/nn/data.hpp>
 #include <ad/nn/losses.hpp>
 #include <ad/nn/module.hpp>
 #include <ad/nn/optim.hpp>
@@ -52,6 +54,57 @@ struct DivergenceError : ValueError {
   double loss;         // the offending loss: a minibatch's (non-finite) or the epoch's mean
   bool finite_rule;    // true: a finite blow-up or stall (FitOptions::detect_divergence turns it off)
 };
+
+/// Rows of a data matrix held as double or as float, by reference (not a copy): what EpochLoop,
+/// fit, evaluate and predict read their minibatches from. Made from an xt::xarray<double> or
+/// xt::xarray<float>; the array must outlive it.
+class DataRef {
+ public:
+  DataRef(const xt::xarray<double>& a) : d_(&a) {}  // NOLINT: implicit by design
+  DataRef(const xt::xarray<float>& a) : f_(&a) {}   // NOLINT
+  std::size_t dimension() const { return d_ ? d_->dimension() : f_->dimension(); }
+  const xt::xarray<double>::shape_type& shape() const { return d_ ? d_->shape() : f_->shape(); }
+  std::size_t size() const { return d_ ? d_->size() : f_->size(); }
+  const xt::xarray<double>* doubles() const { return d_; }  ///< null when the data is float
+  const xt::xarray<float>* floats() const { return f_; }    ///< null when the data is double
+  /// f(the array), called with the xt::xarray<double> or the xt::xarray<float>.
+  template <class F>
+  decltype(auto) visit(F&& f) const {
+    return d_ ? f(*d_) : f(*f_);
+  }
+  /// Rows idx[begin, end) into out as T (see gather_rows).
+  template <class T>
+  void gather(const std::vector<std::size_t>& idx, std::size_t begin, std::size_t end, xt::xarray<T>& out) const {
+    if (d_) gather_rows(*d_, idx, begin, end, out);
+    else detail::gather_rows_float(*f_, idx, begin, end, out);
+  }
+
+ private:
+  const xt::xarray<double>* d_ = nullptr;
+  const xt::xarray<float>* f_ = nullptr;
+};
+
+/// A pointer to a data matrix held as double or as float, or none: FitOptions' validation data,
+/// set with `&x` of either (`.x_val = &test.x`).
+class DataPtr {
+ public:
+  DataPtr() = default;
+  DataPtr(std::nullptr_t) {}                                   // NOLINT
+  DataPtr(const xt::xarray<double>* p) : d_(p) {}              // NOLINT
+  DataPtr(const xt::xarray<float>* p) : f_(p) {}               // NOLINT
+  explicit operator bool() const { return d_ != nullptr || f_ != nullptr; }
+  bool operator==(std::nullptr_t) const { return !*this; }
+  /// The data; only when set.
+  DataRef operator*() const { return d_ ? DataRef(*d_) : DataRef(*f_); }
+
+ private:
+  const xt::xarray<double>* d_ = nullptr;
+  const xt::xarray<float>* f_ = nullptr;
+};
+
+/// The arrays fit, evaluate and predict take: xt::xarray<double> or xt::xarray<float>.
+template <class X>
+concept DataArray = std::same_as<X, xt::xarray<double>> || std::same_as<X, xt::xarray<float>>;
 
 struct EpochStats {
   std::size_t epoch = 0;        // 1-based
@@ -82,8 +135,8 @@ struct FitOptions {
   Loss loss = Loss::cross_entropy;
   double l2 = 0;                     // (l2/2) sum w^2 over weights (biases excluded)
   double l1 = 0;                     // l1 sum |w| over weights
-  const xt::xarray<double>* x_val = nullptr;  // validation data (optional)
-  const xt::xarray<double>* y_val = nullptr;
+  DataPtr x_val = nullptr;           // validation data (optional): &x of double or float data
+  DataPtr y_val = nullptr;
   std::size_t patience = 0;          // > 0: stop after this many epochs without improvement of the
                                      // validation loss (training loss if there is no validation)
   double min_delta = 0;              // an improvement must exceed this
@@ -188,9 +241,29 @@ class Trainer {
 /// whole training set in row order, as `for epoch: opt.step(closure)` in PyTorch: batch_size and
 /// shuffle are ignored, clip_norm and clip_value are a ValueError, and the epoch's loss and
 /// metric are those at the weights the step ends with.
+struct Evaluation;
+
+namespace detail {
+template <class T>
+History fit(Module<T>& model, Optimizer<T>& opt, DataRef x, DataRef y, const FitOptions& options);
+template <class T>
+Evaluation evaluate(Module<T>& model, DataRef x, DataRef y, Loss loss, std::size_t batch_size);
+template <class T>
+xt::xarray<double> predict(Module<T>& model, DataRef x, std::size_t batch_size);
+}  // namespace detail
+
 template <class T>
 History fit(Module<T>& model, Optimizer<T>& opt, const xt::xarray<double>& x, const xt::xarray<double>& y,
-            const FitOptions& options = {});
+            const FitOptions& options = {}) {
+  return detail::fit(model, opt, DataRef(x), DataRef(y), options);
+}
+/// The same from float data (a FloatDataset's x and y, or float x with double y): a float model
+/// then gathers each minibatch with one memcpy per row, and the data set is held once as float.
+template <class T, DataArray X, DataArray Y>
+  requires(FloatArray<X> || FloatArray<Y>)
+History fit(Module<T>& model, Optimizer<T>& opt, const X& x, const Y& y, const FitOptions& options = {}) {
+  return detail::fit(model, opt, DataRef(x), DataRef(y), options);
+}
 
 // ---- The parts of fit ----------------------------------------------------------------------
 // A loop of your own, as fit does it (fit adds the validation loss, the history and on_epoch):
@@ -235,7 +308,10 @@ struct BatchInfo {
 template <class T>
 class EpochLoop {
  public:
-  EpochLoop(Trainer<T>& trainer, const xt::xarray<double>& x, const xt::xarray<double>& y, std::size_t batch_size);
+  /// x and y: double or float data (DataRef), referenced, not copied.
+  EpochLoop(Trainer<T>& trainer, DataRef x, DataRef y, std::size_t batch_size);
+  EpochLoop(const EpochLoop&) = delete;  // y may point into the loop's own column copy
+  EpochLoop& operator=(const EpochLoop&) = delete;
   /// One epoch over the rows in `order` (any sequence of row indices, usually a permutation of
   /// 0 .. n-1 shuffled per epoch). after_batch, when given, is called after every step; an
   /// exception from it ends the epoch. Returns loss (the mean over the rows) and metric
@@ -247,9 +323,9 @@ class EpochLoop {
 
  private:
   Trainer<T>& trainer_;
-  const xt::xarray<double>& x_;
-  xt::xarray<double> y2_;           // y as (n, 1) when a loss other than cross-entropy gets (n,)
-  const xt::xarray<double>* y_;
+  DataRef x_, y_;
+  xt::xarray<double> y2d_;          // y as (n, 1) when a loss other than cross-entropy gets (n,)
+  xt::xarray<float> y2f_;           // the same for float y
   std::size_t batch_size_;
   xt::xarray<T> xb_[2], yb_[2];     // full batches and the short last one
 };
@@ -345,13 +421,28 @@ struct Evaluation {
 };
 
 /// Loss and metric on (x, y) in eval mode, without recording gradients (the mode is restored).
+/// x and y may also be float data (xt::xarray<float>).
 template <class T>
 Evaluation evaluate(Module<T>& model, const xt::xarray<double>& x, const xt::xarray<double>& y, Loss loss,
-                    std::size_t batch_size = 1024);
+                    std::size_t batch_size = 1024) {
+  return detail::evaluate(model, DataRef(x), DataRef(y), loss, batch_size);
+}
+template <class T, DataArray X, DataArray Y>
+  requires(FloatArray<X> || FloatArray<Y>)
+Evaluation evaluate(Module<T>& model, const X& x, const Y& y, Loss loss, std::size_t batch_size = 1024) {
+  return detail::evaluate(model, DataRef(x), DataRef(y), loss, batch_size);
+}
 
-/// The model's outputs for x (eval mode, no gradients), as doubles (n, outputs).
+/// The model's outputs for x (eval mode, no gradients), as doubles (n, outputs). x may also be
+/// float data.
 template <class T>
-xt::xarray<double> predict(Module<T>& model, const xt::xarray<double>& x, std::size_t batch_size = 1024);
+xt::xarray<double> predict(Module<T>& model, const xt::xarray<double>& x, std::size_t batch_size = 1024) {
+  return detail::predict(model, DataRef(x), batch_size);
+}
+template <class T, FloatArray X>
+xt::xarray<double> predict(Module<T>& model, const X& x, std::size_t batch_size = 1024) {
+  return detail::predict(model, DataRef(x), batch_size);
+}
 
 /// Predicted classes: the argmax of each row, or for a single output column `score > threshold`
 /// (0.5 for probabilities; pass 0 for logits).
