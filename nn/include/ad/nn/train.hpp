@@ -298,13 +298,17 @@ struct BatchInfo {
                             // (with LBFGS: after the step, at the new weights)
   double start_loss = 0;    // its loss before the update (= loss, except with LBFGS)
   double mean_loss = 0;     // mean loss per row over the epoch so far
-  const xt::xarray<T>* output = nullptr;  // the model's output on it (logits when fused)
+  const xt::xarray<T>* output = nullptr;  // the model's output on it (logits when fused); data-parallel:
+                                          // on this rank's share, nullptr when the share is empty
 };
 
 /// The training loop of one epoch: the rows of x in a given order, batch_size at a time (the
 /// last batch shorter), gathered into reused buffers as T, one Trainer::step each, the model in
 /// training mode. x and y as fit takes them; they are referenced, not copied. With an LBFGS
-/// trainer (full_batch()) the batch is always every row: batch_size is ignored.
+/// trainer (full_batch()) the batch is always every row: batch_size is ignored. With a
+/// communicator on the trainer (Trainer::set_communicator, distributed.hpp) every rank runs the
+/// same loop over the same order and steps on its share of each batch (share_of); the loss and
+/// the metric are the whole epoch's on every rank.
 template <class T>
 class EpochLoop {
  public:
