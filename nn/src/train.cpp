@@ -2,6 +2,7 @@
 // loss on a cleared tape and lets the reverse sweep produce the gradients.
 #include <ad/error.hpp>
 #include <ad/nn/data.hpp>
+#include <ad/nn/distributed.hpp>
 #include <ad/nn/lbfgs.hpp>
 #include <ad/nn/train.hpp>
 
@@ -150,6 +151,12 @@ struct Score {
       if (predicted) predicted->push_back(pred);
     }
   }
+  /// Data-parallel: every rank's counts summed, so value() is the whole epoch's.
+  void reduce(Communicator& comm) {
+    double v[6] = {correct, count, sse, sy, syy, m};
+    comm.allreduce_sum(std::span<double>(v, 6));
+    correct = v[0], count = v[1], sse = v[2], sy = v[3], syy = v[4], m = v[5];
+  }
   double value() const {
     if (!regression) return count > 0 ? correct / count : 0;
     const double sst = syy - sy * sy / std::max(m, 1.0);
@@ -169,10 +176,9 @@ void check_xy(const char* who, DataRef x, DataRef y) {
 /// The loss of guessing without looking at the inputs, the yardstick of "no better than chance":
 /// log(classes) for cross-entropy (a uniform guess), log 2 for bce, the targets' variance for mse
 /// (predicting their mean). `what` says which, for the error message.
-template <class T>
-double chance_loss(Loss loss, DataRef y, const xt::xarray<T>& out, std::string& what) {
+/// k: the model's outputs per row.
+double chance_loss(Loss loss, DataRef y, std::size_t k, std::string& what) {
   if (loss == Loss::cross_entropy) {
-    const std::size_t k = out.dimension() == 2 ? out.shape()[1] : 1;
     what = fmt::format("log {} for {} classes", k, k);
     return std::log(static_cast<double>(k));
   }
@@ -181,7 +187,8 @@ double chance_loss(Loss loss, DataRef y, const xt::xarray<T>& out, std::string& 
     return std::log(2.0);
   }
   // mse: the mean over output columns of each column's variance
-  const std::size_t n = y.shape()[0], k = y.size() / std::max<std::size_t>(n, 1);
+  const std::size_t n = y.shape()[0];
+  k = y.size() / std::max<std::size_t>(n, 1);
   double total = 0;
   for (std::size_t c = 0; c < k; ++c) {
     double s = 0, ss = 0;
@@ -256,13 +263,50 @@ double Trainer<T>::loss_and_grad(const xt::xarray<T>& xb, const xt::xarray<T>& y
 }
 
 template <class T>
+void Trainer<T>::set_communicator(Communicator* comm) {
+  comm_ = comm && comm->size() > 1 ? comm : nullptr;
+}
+
+template <class T>
+double Trainer<T>::shared_loss_and_grad(const xt::xarray<T>& xb, const xt::xarray<T>& yb,
+                                        std::span<const std::size_t> row_ids) {
+  // This rank's share: its mean loss and gradient, weighted by its rows; summed over the ranks
+  // and divided by the batch's rows, the mean over the whole batch (a penalty added on every
+  // rank comes out once: the weights sum to 1). A rank without rows sends zeros.
+  const std::size_t rows = xb.dimension() > 0 ? xb.shape()[0] : 0;
+  double local = 0;
+  if (rows > 0) local = loss_and_grad(xb, yb, row_ids);
+  std::size_t total = 0;
+  for (auto* p : params_) total += p->grad.size();
+  flat_.resize(total + 2);
+  T* out = flat_.data();
+  const T w = static_cast<T>(rows);
+  for (auto* p : params_) {
+    if (rows > 0)
+      for (const T g : p->grad) *out++ = g * w;
+    else
+      out = std::fill_n(out, p->grad.size(), T(0));
+  }
+  flat_[total] = static_cast<T>(local * static_cast<double>(rows));
+  flat_[total + 1] = w;
+  comm_->allreduce_sum(std::span<T>(flat_));  // the one collective of the step
+  const T n = flat_[total + 1];
+  if (!(n > 0)) throw ValueError("Trainer: a data-parallel step on a batch with no rows on any rank");
+  const T* in = flat_.data();
+  for (auto* p : params_)
+    for (T& g : p->grad) g = *in++ / n;
+  return static_cast<double>(flat_[total]) / static_cast<double>(n);
+}
+
+template <class T>
 double Trainer<T>::step(const xt::xarray<T>& xb, const xt::xarray<T>& yb, std::span<const std::size_t> row_ids) {
   if (lbfgs_) {
     if (clip_norm > 0 || clip_value > 0)
       throw ValueError("Trainer: gradient clipping does not go with LBFGS: it would change the gradient that the "
                        "line search and the curvature pairs rely on");
     try {
-      start_loss_ = lbfgs_->step([&] { return loss_and_grad(xb, yb, row_ids); });
+      start_loss_ = lbfgs_->step(
+          [&] { return comm_ ? shared_loss_and_grad(xb, yb, row_ids) : loss_and_grad(xb, yb, row_ids); });
     } catch (const LBFGSNonFiniteError& e) {
       if (std::isfinite(e.loss)) throw;  // a non-finite gradient with a finite loss: not a divergence
       start_loss_ = lbfgs_->state().step_evaluations == 1 ? e.loss : lbfgs_->state().start_loss;
@@ -274,9 +318,13 @@ double Trainer<T>::step(const xt::xarray<T>& xb, const xt::xarray<T>& yb, std::s
     Tape<T>& tape = tapes_[rows == full_rows_ ? 0 : 1];
     tape.clear();
     NoGradGuard no_grad;
-    return static_cast<double>(loss_on(tape, xb, yb, row_ids).item());
+    if (!comm_) return static_cast<double>(loss_on(tape, xb, yb, row_ids).item());
+    double sums[2] = {0, static_cast<double>(rows)};  // data-parallel: the whole batch's loss
+    if (rows > 0) sums[0] = static_cast<double>(loss_on(tape, xb, yb, row_ids).item()) * static_cast<double>(rows);
+    comm_->allreduce_sum(std::span<double>(sums, 2));
+    return sums[0] / sums[1];
   }
-  start_loss_ = loss_and_grad(xb, yb, row_ids);
+  start_loss_ = comm_ ? shared_loss_and_grad(xb, yb, row_ids) : loss_and_grad(xb, yb, row_ids);
   if (clip_norm > 0) clip_grad_norm(params_, clip_norm);
   if (clip_value > 0) clip_grad_value(params_, clip_value);
   opt_.step();
@@ -328,24 +376,28 @@ EpochStats EpochLoop<T>::run(const std::vector<std::size_t>& order,
   score.regression = trainer_.loss() == Loss::mse;
   BatchInfo<T> info;
   info.batches = batches;
+  Communicator* comm = trainer_.communicator();  // data-parallel: this rank's share of each batch
   for (std::size_t b = 0; b < batches; ++b) {
     const std::size_t begin = b * bs, end = std::min(n, begin + bs);
     const int slot = end - begin == bs ? 0 : 1;
-    x_.gather(order, begin, end, xb_[slot]);
-    y_.gather(order, begin, end, yb_[slot]);
-    const double l = trainer_.step(xb_[slot], yb_[slot], std::span<const std::size_t>(order).subspan(begin, end - begin));
+    const auto [lo, hi] = comm ? share_of(end - begin, comm->rank(), comm->size())
+                               : std::pair<std::size_t, std::size_t>(0, end - begin);
+    x_.gather(order, begin + lo, begin + hi, xb_[slot]);
+    y_.gather(order, begin + lo, begin + hi, yb_[slot]);
+    const double l = trainer_.step(xb_[slot], yb_[slot], std::span<const std::size_t>(order).subspan(begin + lo, hi - lo));
     loss_sum += l * static_cast<double>(end - begin);
-    score.add(trainer_.last_output(), yb_[slot], trainer_.output_is_logits(), nullptr);
+    if (hi > lo) score.add(trainer_.last_output(), yb_[slot], trainer_.output_is_logits(), nullptr);
     if (after_batch) {
       info.batch = b + 1;
       info.rows = end;
       info.loss = l;
       info.start_loss = trainer_.start_loss();
       info.mean_loss = loss_sum / static_cast<double>(end);
-      info.output = &trainer_.last_output();
+      info.output = hi > lo ? &trainer_.last_output() : nullptr;
       after_batch(info);
     }
   }
+  if (comm) score.reduce(*comm);
   EpochStats st;
   st.loss = loss_sum / static_cast<double>(n);
   st.metric = score.value();
@@ -490,13 +542,17 @@ History fit(Module<T>& model, Optimizer<T>& opt, DataRef x, DataRef y, const Fit
                      "the line search and the curvature pairs rely on");
   trainer.clip_norm = o.clip_norm;
   trainer.clip_value = o.clip_value;
+  // Data-parallel (distributed.hpp): the same data and options everywhere, rank 0's weights.
+  Communicator* comm = o.comm && o.comm->size() > 1 ? o.comm : nullptr;
+  if (comm) detail::start_data_parallel(*comm, model, x, y, o, opt.name(), opt.lr);
+  trainer.set_communicator(comm);
   EpochLoop<T> loop(trainer, x, y, o.batch_size);
   const bool early = o.patience > 0;
   // The best weights are kept only where they can be restored: monitored training.
   EarlyStopping<T> stopper(model, o.patience, o.min_delta, o.restore_best && (early || o.x_val));
   DivergenceCheck divergence(o.detect_divergence, o.divergence_factor, o.divergence_patience);
   std::optional<ProgressPrinter> progress;
-  if (o.verbose > 0) progress.emplace(o.epochs, o.print_every);
+  if (o.verbose > 0 && (!comm || comm->root())) progress.emplace(o.epochs, o.print_every);
 
   History h;
   h.metric = o.loss == Loss::mse ? "r2" : "accuracy";
@@ -512,7 +568,9 @@ History fit(Module<T>& model, Optimizer<T>& opt, DataRef x, DataRef y, const Fit
     divergence.batch(epoch, b.batch, b.loss);
     if (epoch == 1 && b.batch == 1) {  // before any update: the yardsticks of divergence
       std::string what;
-      const double chance = chance_loss(o.loss, y, *b.output, what);
+      double k = !b.output ? 0.0 : b.output->dimension() == 2 ? static_cast<double>(b.output->shape()[1]) : 1.0;
+      if (comm) comm->allreduce_max(std::span<double>(&k, 1));  // a rank without rows has no output
+      const double chance = chance_loss(o.loss, y, static_cast<std::size_t>(k), what);
       divergence.start(b.start_loss, chance, std::move(what));
     }
     if (progress) progress->batch(epoch, b.batch, b.batches, b.mean_loss);
@@ -526,6 +584,7 @@ History fit(Module<T>& model, Optimizer<T>& opt, DataRef x, DataRef y, const Fit
     EpochStats st;
     try {
       st = loop.run(perm, after_batch);
+      if (comm) detail::average_buffers(*comm, model);  // BatchNorm's running statistics
       st.epoch = epoch;
       st.lr = opt.lr;
       if (o.x_val) {

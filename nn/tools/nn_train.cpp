@@ -13,10 +13,12 @@
 // names the option and the valid choices), 1 any other error (a missing or malformed file, a
 // diverging run): the library's message, which names the file and line, or the epoch and the loss.
 #include "cli_common.hpp"
+#include "distributed_cli.hpp"
 
 #include <ad/nn/data.hpp>
 #include <ad/nn/lbfgs.hpp>
 #include <ad/nn/metrics.hpp>
+#include <ad/nn/mpi.hpp>
 #include <ad/nn/module.hpp>
 #include <ad/nn/optim.hpp>
 #include <ad/nn/plot.hpp>
@@ -606,7 +608,7 @@ struct Run {
 };
 
 template <class T>
-Run<T> train_once(const Config& c, const Prepared<T>& p, bool verbose) {
+Run<T> train_once(const Config& c, const Prepared<T>& p, bool verbose, Communicator& comm) {
   const Loss loss = resolve_loss(c);
   std::string output = c.output;
   if (output == "auto") output = loss == Loss::cross_entropy ? "softmax" : loss == Loss::bce ? "sigmoid" : "identity";
@@ -633,6 +635,7 @@ Run<T> train_once(const Config& c, const Prepared<T>& p, bool verbose) {
   o.verbose = verbose && !c.quiet ? 1 : 0;
   o.print_every = c.print_every ? c.print_every : std::max<std::size_t>(1, c.epochs / 10);
   o.detect_divergence = c.divergence_check;
+  o.comm = &comm;  // under mpirun: data-parallel (docs/distributed.md)
   try {
     r.history = fit(r.net, *opt, p.train.x, p.train.y, o);
   } catch (const DivergenceError& e) {
@@ -660,6 +663,49 @@ Run<T> train_once(const Config& c, const Prepared<T>& p, bool verbose) {
   return r;
 }
 
+/// Under mpirun: every rank must train the same network on the same data with the same settings;
+/// the first difference is named ("rank 1 has --layers 64,40,10, rank 0 has 64,50,10").
+template <class T>
+void check_ranks(const Config& c, const Prepared<T>& p, Communicator& comm) {
+  auto data = [](const BasicDataset<T>& d) {
+    return fmt::format("{} rows x {} features (hash {:016x}, labels {:016x})", d.size(), d.features(),
+                       hash_bytes(d.x.data(), d.x.size() * sizeof(T)), hash_bytes(d.y.data(), d.y.size() * sizeof(T)));
+  };
+  std::vector<std::string> sizes, grid;
+  for (auto s : c.layers) sizes.push_back(std::to_string(s));
+  for (const auto& [n, vs] : c.grid) grid.push_back(n + "=" + cli::join(vs, ","));
+  auto opt = [](const auto& v) { return v ? fmt::format("{}", *v) : std::string("default"); };
+  check_same(comm, "",
+             {{"--layers", cli::join(sizes, ",")},
+              {"--hidden", c.hidden},
+              {"--output", c.output},
+              {"--init", c.init},
+              {"--dropout", fmt::format("{}", c.dropout)},
+              {"--batchnorm", c.batchnorm ? "on" : "off"},
+              {"--loss", c.loss},
+              {"--optimizer", c.optimizer},
+              {"--lr", fmt::format("{}", effective_lr(c))},
+              {"--momentum", opt(c.momentum)},
+              {"--weight-decay", opt(c.weight_decay)},
+              {"--beta1", opt(c.beta1)},
+              {"--beta2", opt(c.beta2)},
+              {"--schedule", c.schedule},
+              {"--l2", fmt::format("{}", c.l2)},
+              {"--l1", fmt::format("{}", c.l1)},
+              {"--clip-norm", fmt::format("{}", c.clip_norm)},
+              {"--clip-value", fmt::format("{}", c.clip_value)},
+              {"--batch", std::to_string(c.batch)},
+              {"--epochs", std::to_string(c.epochs)},
+              {"--seed", std::to_string(c.seed)},
+              {"--patience", std::to_string(c.patience)},
+              {"--float/--double", c.use_float ? "float32" : "float64"},
+              {"--scale", p.meta.scaling.kind},
+              {"--grid", cli::join(grid, " ")},
+              {"the training data", data(p.train)},
+              {"the validation data", p.has_val ? data(p.val) : "none"},
+              {"the test data", data(p.test)}});
+}
+
 std::string default_title(const Config& c) {
   std::vector<std::string> sizes;
   for (auto s : c.layers) sizes.push_back(std::to_string(s));
@@ -668,9 +714,10 @@ std::string default_title(const Config& c) {
 }
 
 template <class T>
-int run(Config& c) {
+int run(Config& c, Communicator& comm) {
   const auto t0 = std::chrono::steady_clock::now();
-  Prepared<T> p = prepare<T>(c);
+  Prepared<T> p = cli::on_every_rank(comm, [&] { return prepare<T>(c); });
+  if (comm.size() > 1) check_ranks(c, p, comm);
   const Loss loss = resolve_loss(c);
   const bool regression = loss == Loss::mse;
   fmt::print("{}\n", p.data_label);
@@ -686,7 +733,7 @@ int run(Config& c) {
   std::string grid_keys;
   Config best_config = c;
   if (c.grid.empty()) {
-    best.emplace(train_once<T>(c, p, true));
+    best.emplace(train_once<T>(c, p, true, comm));
   } else {
     // Every cell trains from the same seed on the same rows; the best validation score wins.
     const auto& g0 = c.grid[0];
@@ -726,7 +773,7 @@ int run(Config& c) {
         }
         double score = std::numeric_limits<double>::quiet_NaN();
         try {
-          Run<T> r = train_once<T>(cell, p, false);
+          Run<T> r = train_once<T>(cell, p, false, comm);
           score = r.val.metric;
           fmt::print("grid {}: val_{} {:.4f}, train_loss {:.4f}, {:.1f} s\n", label, regression ? "r2" : "accuracy",
                      score, r.history.last().loss, r.seconds);
@@ -768,11 +815,11 @@ int run(Config& c) {
       csv += "\n";
     }
     fmt::print("validation {} per grid cell:\n{}", regression ? "R^2" : "accuracy", table);
-    if (!c.grid_csv.empty()) {
+    if (!c.grid_csv.empty() && comm.root()) {
       write_text_file(c.grid_csv, csv);
       fmt::print("table: {}\n", c.grid_csv);
     }
-    if (!c.heatmap.empty()) {
+    if (!c.heatmap.empty() && comm.root()) {
       write_text_file(c.heatmap, heatmap_svg(map));
       fmt::print("heatmap: {}\n", c.heatmap);
     }
@@ -786,16 +833,18 @@ int run(Config& c) {
                r.lbfgs->iterations, r.lbfgs->evaluations, h.epochs.size(), r.lbfgs->first_loss, h.last().loss,
                r.lbfgs_stop);
   Evaluation test = evaluate(r.net, p.test.x, p.test.y, loss);
-  if (!c.save.empty()) {
+  if (comm.size() > 1) check_replicas(comm, r.net, "");  // every rank holds the same model
+  // Under mpirun the files are rank 0's: the other ranks' standard output goes nowhere.
+  if (!c.save.empty() && comm.root()) {
     save(r.net, c.save);
     p.meta.save(cli::Meta::path_for(c.save));
     fmt::print("saved: {} (+ {})\n", c.save, cli::Meta::path_for(c.save));
   }
-  if (!c.history.empty()) {
+  if (!c.history.empty() && comm.root()) {
     write_text_file(c.history, h.to_csv());
     fmt::print("history: {}\n", c.history);
   }
-  if (!c.plot.empty()) {
+  if (!c.plot.empty() && comm.root()) {
     write_text_file(c.plot, history_svg(h, c.title.empty() ? default_title(best_config) : c.title));
     fmt::print("plot: {}\n", c.plot);
   }
@@ -825,6 +874,7 @@ int run(Config& c) {
   if (r.lbfgs) last += fmt::format(" lbfgs_iterations={} lbfgs_evaluations={}", r.lbfgs->iterations, r.lbfgs->evaluations);
   if (h.stopped_early || (p.has_val && h.best_epoch != h.epochs.size() && c.restore_best))
     last += fmt::format(" best_epoch={}", h.best_epoch);
+  if (comm.size() > 1) last += fmt::format(" ranks={}", comm.size());
   last += fmt::format(" seconds={:.2f}", secs);
   fmt::print("{}\n", last);
   return 0;
@@ -838,6 +888,9 @@ int main(int argc, char** argv) {
     Config c = parse(argc, argv, help);
     if (help) return 0;
     cli::set_blas_threads(c.threads);
-    return c.use_float ? run<float>(c) : run<double>(c);
+    MpiSession mpi(&argc, &argv);  // started by mpirun: MPI, every process a rank
+    Communicator& comm = mpi.world();
+    if (!comm.root()) std::fflush(stdout), std::freopen("/dev/null", "w", stdout);  // rank 0 reports
+    return cli::run_on_ranks(comm, "nn-train", [&] { return c.use_float ? run<float>(c, comm) : run<double>(c, comm); });
   });
 }

@@ -5,6 +5,7 @@
 
 #include <ad/ops.hpp>
 #include <ad/nn/data.hpp>
+#include <ad/nn/distributed.hpp>
 #include <ad/nn/init.hpp>
 #include <ad/nn/lbfgs.hpp>
 #include <ad/nn/losses.hpp>

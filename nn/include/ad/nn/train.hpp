@@ -41,6 +41,8 @@
 
 namespace ad::nn {
 
+class Communicator;  // distributed.hpp: data-parallel training
+
 /// Training diverged (thrown by fit): the loss became NaN or infinite, blew up far above its start,
 /// or stayed at or above chance level without improving. A ValueError, so code that caught the
 /// NaN error before still catches it. The message names the epoch, the loss and the fix.
@@ -159,6 +161,11 @@ struct FitOptions {
   bool detect_divergence = true;
   double divergence_factor = 10;
   std::size_t divergence_patience = 10;
+  // Data-parallel training (distributed.hpp, docs/distributed.md): with a communicator of more
+  // than one rank, every rank calls fit with the same data and options; each global minibatch is
+  // split across the ranks and the gradients summed with one allreduce per step; the history
+  // holds the global figures on every rank; only rank 0 prints progress.
+  Communicator* comm = nullptr;
 };
 
 template <class T>
@@ -198,6 +205,12 @@ class Trainer {
   bool output_is_logits() const { return fused_; }
   Module<T>& model() const { return model_; }
   Loss loss() const { return loss_; }
+  /// Data-parallel steps (distributed.hpp): xb is then this rank's share of the global batch
+  /// (possibly no rows); after the backward sweep every parameter's grad, weighted by the share's
+  /// rows, goes with the loss into one buffer summed over the ranks by one allreduce, and step
+  /// returns the loss of the whole batch. nullptr or a one-rank communicator: plain steps.
+  void set_communicator(Communicator* comm);
+  Communicator* communicator() const { return comm_; }
 
   double clip_norm = 0, clip_value = 0;
 
@@ -216,6 +229,9 @@ class Trainer {
   LBFGS<T>* lbfgs_ = nullptr;
   double start_loss_ = 0;
   bool input_in_place_ = false;  // loss_on records xb without copying it (inside loss_and_grad)
+  Communicator* comm_ = nullptr;
+  std::vector<T> flat_;           // the gradients, the loss and the rows of a data-parallel step
+  double shared_loss_and_grad(const xt::xarray<T>& xb, const xt::xarray<T>& yb, std::span<const std::size_t> rows);
 };
 
 /// Trains `model` on (x, y) for options.epochs epochs (see FitOptions) and returns the history:
@@ -282,13 +298,17 @@ struct BatchInfo {
                             // (with LBFGS: after the step, at the new weights)
   double start_loss = 0;    // its loss before the update (= loss, except with LBFGS)
   double mean_loss = 0;     // mean loss per row over the epoch so far
-  const xt::xarray<T>* output = nullptr;  // the model's output on it (logits when fused)
+  const xt::xarray<T>* output = nullptr;  // the model's output on it (logits when fused); data-parallel:
+                                          // on this rank's share, nullptr when the share is empty
 };
 
 /// The training loop of one epoch: the rows of x in a given order, batch_size at a time (the
 /// last batch shorter), gathered into reused buffers as T, one Trainer::step each, the model in
 /// training mode. x and y as fit takes them; they are referenced, not copied. With an LBFGS
-/// trainer (full_batch()) the batch is always every row: batch_size is ignored.
+/// trainer (full_batch()) the batch is always every row: batch_size is ignored. With a
+/// communicator on the trainer (Trainer::set_communicator, distributed.hpp) every rank runs the
+/// same loop over the same order and steps on its share of each batch (share_of); the loss and
+/// the metric are the whole epoch's on every rank.
 template <class T>
 class EpochLoop {
  public:
