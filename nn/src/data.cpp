@@ -409,13 +409,14 @@ BasicDataset<T> BasicDataset<T>::subset(const std::vector<std::size_t>& rows) co
 }
 
 namespace {
-// v as U; to float, a finite value beyond float's range is a ValueError, not an infinity.
-template <class U>
-U narrow_value(double v, const std::string& where) {
+// v as U. To float, a finite value beyond float's range is a ValueError, not an infinity; where()
+// names the place and is called only then (loading formats nothing per cell).
+template <class U, class Where>
+U narrow_value(double v, Where&& where) {
   if constexpr (std::is_same_v<U, float>) {
     if (std::isfinite(v) && std::abs(v) > static_cast<double>(std::numeric_limits<float>::max()))
-      throw ValueError(fmt::format("{}: {} does not fit in float32 (largest {:g}); load the data as double", where, v,
-                                   static_cast<double>(std::numeric_limits<float>::max())));
+      throw ValueError(fmt::format("{}: {} does not fit in float32 (largest {:g}); load the data as double", where(),
+                                   v, static_cast<double>(std::numeric_limits<float>::max())));
   }
   return static_cast<U>(v);
 }
@@ -424,14 +425,10 @@ template <class U, class V>
 xt::xarray<U> convert_array(const xt::xarray<V>& a, const char* what) {
   xt::xarray<U> out = xt::xarray<U>::from_shape(a.shape());
   const std::size_t w = std::max<std::size_t>(row_width(a), 1);
-  for (std::size_t k = 0; k < a.size(); ++k) {
-    const double v = static_cast<double>(a.data()[k]);
-    if constexpr (std::is_same_v<U, float>) {
-      if (std::isfinite(v) && std::abs(v) > static_cast<double>(std::numeric_limits<float>::max()))
-        (void)narrow_value<U>(v, fmt::format("Dataset::as<float>: {}[{}, {}] = {}", what, k / w, k % w, v));
-    }
-    out.data()[k] = static_cast<U>(v);
-  }
+  for (std::size_t k = 0; k < a.size(); ++k)
+    out.data()[k] = narrow_value<U>(static_cast<double>(a.data()[k]), [&] {
+      return fmt::format("Dataset::as<float>: {}[{}, {}]", what, k / w, k % w);
+    });
   return out;
 }
 }  // namespace
@@ -546,16 +543,15 @@ BasicDataset<T> load_csv(const std::string& path, const CsvOptions& options) {
     T* row = d.x.data() + i * m;
     for (std::size_t j = 0, f = 0; j < cols; ++j) {
       const double v = parse_cell(path, cells[j], line.number, j + 1);
-      if constexpr (std::is_same_v<T, float>)
-        (void)narrow_value<float>(v, fmt::format("load_csv: {}:{}:{}", path, line.number, j + 1));
+      const T t = narrow_value<T>(v, [&] { return fmt::format("load_csv: {}:{}:{}", path, line.number, j + 1); });
       if (j == label) {
         if (k > 0 && (v < 0 || v != std::floor(v) || v >= static_cast<double>(k)))
           throw ValueError(fmt::format("load_csv: {}:{}:{}: label {} is not a class index in "
                                        "[0, {}) of the header's class names",
                                        path, line.number, j + 1, show_cell(cells[j]), k));
-        d.y.data()[i] = static_cast<T>(v);
+        d.y.data()[i] = t;
       } else {
-        row[f++] = static_cast<T>(v);
+        row[f++] = t;
       }
     }
   }
